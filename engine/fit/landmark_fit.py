@@ -1,0 +1,178 @@
+"""Stage (a): camera, pose, shape and expression from the 478 MediaPipe landmarks.
+
+Only the landmark points of the head are evaluated here (each landmark is a barycentric point of a
+mesh triangle), so one iteration costs a few hundred points, not the whole mesh.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from engine.fit.camera import HEAD_TO_OPENCV_FRONT, axis_angle_to_matrix, intrinsics, project
+from engine.fit.result import StageReport
+
+__all__ = ["LandmarkBasis", "LandmarkFitSettings", "LandmarkFitState", "fit_landmarks", "landmark_weights"]
+
+
+@dataclass(frozen=True)
+class LandmarkBasis:
+    """The head model evaluated at the landmark points (N = 478).
+
+    ``mean`` (N, 3); ``shape_incr``/``shape_decr`` (S, N, 3); ``expression`` (E, N, 3); all float32
+    head space. ``shape_low``/``shape_high`` (S,) slider ranges; ``shape_pairs`` (P, 2) left/right
+    slider index pairs used by the symmetry prior.
+    """
+
+    mean: torch.Tensor
+    shape_incr: torch.Tensor
+    shape_decr: torch.Tensor
+    expression: torch.Tensor
+    shape_low: torch.Tensor
+    shape_high: torch.Tensor
+    shape_pairs: torch.Tensor
+
+    def points(self, shape: torch.Tensor, expression: torch.Tensor) -> torch.Tensor:
+        """(N, 3) landmark positions for slider values ``shape`` (S,) and weights ``expression`` (E,)."""
+        pos = torch.relu(shape)
+        neg = torch.relu(-shape)
+        offsets = torch.einsum("s,snc->nc", pos, self.shape_incr)
+        offsets = offsets + torch.einsum("s,snc->nc", neg, self.shape_decr)
+        offsets = offsets + torch.einsum("e,enc->nc", expression, self.expression)
+        return self.mean + offsets
+
+
+@dataclass(frozen=True)
+class LandmarkFitSettings:
+    pose_iterations: int = 60
+    joint_iterations: int = 240
+    learning_rate: float = 0.03
+    shape_prior: float = 2e-4
+    expression_prior: float = 2e-4
+    symmetry_prior: float = 2e-3
+    focal_prior: float = 1e-3
+    robust_scale: float = 0.03  # in inter-ocular distances: residuals beyond it count less than squared
+
+
+@dataclass
+class LandmarkFitState:
+    """Optimisation variables (leaf tensors). Rotation is axis-angle of head space -> OpenCV camera."""
+
+    rotvec: torch.Tensor
+    translation: torch.Tensor
+    log_focal: torch.Tensor
+    shape: torch.Tensor
+    expression: torch.Tensor
+    log_focal_prior: float
+
+    def camera_matrices(self, width: int, height: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        K = intrinsics(torch.exp(self.log_focal), width, height)
+        return K, axis_angle_to_matrix(self.rotvec), self.translation
+
+
+def landmark_weights(groups: dict[str, np.ndarray], n: int = 478) -> torch.Tensor:
+    """Per-landmark weights: eyelid and lip contours count 3x, irises 2x, the face oval 0.5x."""
+    w = np.ones(n, dtype=np.float32)
+    for name, factor in (("face_oval", 0.5), ("left_eye", 3.0), ("right_eye", 3.0), ("lips", 3.0),
+                         ("left_iris", 2.0), ("right_iris", 2.0)):
+        idx = groups.get(name)
+        if idx is not None:
+            w[np.asarray(idx)] = factor
+    return torch.from_numpy(w / w.mean())
+
+
+def _initial_pose(basis: LandmarkBasis, target: np.ndarray, focal: float, width: int, height: int):
+    """Rotation and translation from EPnP on the template landmarks, then refined by Levenberg-Marquardt."""
+    import cv2
+
+    K = np.array([[focal, 0, (width - 1) / 2], [0, focal, (height - 1) / 2], [0, 0, 1]], dtype=np.float64)
+    obj = basis.mean.detach().numpy().astype(np.float64)
+    img = target.astype(np.float64)
+    R0, _ = cv2.Rodrigues(HEAD_TO_OPENCV_FRONT)
+    span = np.ptp(img, axis=0).max()
+    depth = focal * np.ptp(obj[:, 0]) / max(span, 1.0)
+    centre = (img.mean(axis=0) - K[:2, 2]) * depth / focal
+    t0 = np.array([centre[0], centre[1], depth])
+    ok, rvec, tvec = cv2.solvePnP(obj, img, K, None, rvec=R0.copy(), tvec=t0.reshape(3, 1).copy(),
+                                  useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE)
+    if not ok or tvec[2, 0] <= 0:
+        rvec, tvec = R0, t0.reshape(3, 1)
+    return rvec.reshape(3), tvec.reshape(3)
+
+
+def _robust(residual_sq: torch.Tensor, scale: float) -> torch.Tensor:
+    """Charbonnier-like penalty on squared residuals: quadratic near 0, linear beyond ``scale``."""
+    return scale * scale * (torch.sqrt(1.0 + residual_sq / (scale * scale)) - 1.0) * 2.0
+
+
+def _loss(state: LandmarkFitState, basis: LandmarkBasis, target: torch.Tensor, weights: torch.Tensor,
+          iod: float, width: int, height: int, settings: LandmarkFitSettings) -> tuple[torch.Tensor, dict]:
+    K, R, t = state.camera_matrices(width, height)
+    pts = basis.points(state.shape, state.expression)
+    proj = project(pts, K, R, t)
+    res_sq = ((proj - target) ** 2).sum(-1) / (iod * iod)
+    data = (weights * _robust(res_sq, settings.robust_scale)).mean()
+    shape_reg = (state.shape ** 2).sum() * settings.shape_prior
+    expr_reg = state.expression.sum() * settings.expression_prior
+    pairs = basis.shape_pairs
+    sym = ((state.shape[pairs[:, 0]] - state.shape[pairs[:, 1]]) ** 2).sum() * settings.symmetry_prior if len(pairs) else data * 0
+    focal_reg = (state.log_focal - state.log_focal_prior) ** 2 * settings.focal_prior
+    total = data + shape_reg + expr_reg + sym + focal_reg
+    mean_px = torch.sqrt(((proj - target) ** 2).sum(-1)).mean()
+    terms = {"landmark": float(data), "shape_prior": float(shape_reg), "expression_prior": float(expr_reg),
+             "symmetry": float(sym), "mean_error_iod": float(mean_px) / iod}
+    return total, terms
+
+
+def _run(params: list[torch.Tensor], state: LandmarkFitState, basis: LandmarkBasis, iterations: int, lr: float,
+         closure_args: tuple, progress=None, progress_range=(0.0, 1.0)) -> dict:
+    opt = torch.optim.Adam(params, lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, iterations, eta_min=lr * 0.05)
+    terms: dict = {}
+    for it in range(iterations):
+        opt.zero_grad(set_to_none=True)
+        total, terms = _loss(state, basis, *closure_args)
+        total.backward()
+        opt.step()
+        sched.step()
+        with torch.no_grad():
+            state.shape.copy_(torch.maximum(torch.minimum(state.shape, basis.shape_high), basis.shape_low))
+            state.expression.clamp_(0.0, 1.0)
+        if progress is not None and it % 20 == 0:
+            lo, hi = progress_range
+            progress("fit", lo + (hi - lo) * it / iterations, f"landmarks {terms['mean_error_iod'] * 100:.2f}% IOD")
+    return terms
+
+
+def fit_landmarks(basis: LandmarkBasis, target: np.ndarray, iod: float, width: int, height: int,
+                  weights: torch.Tensor, settings: LandmarkFitSettings = LandmarkFitSettings(),
+                  progress=None) -> tuple[LandmarkFitState, StageReport]:
+    """Fits pose, focal length, shape sliders and expression weights to (N, 2) pixel landmarks.
+
+    ``iod`` is the inter-ocular distance in pixels (the error unit). The focal length starts at
+    1.5x the longer image side (a ~37 degree field of view) and is pulled back toward it by a weak prior:
+    landmarks alone barely constrain it.
+    """
+    start = time.perf_counter()
+    focal0 = 1.5 * max(width, height)
+    rvec, tvec = _initial_pose(basis, target, focal0, width, height)
+    state = LandmarkFitState(
+        rotvec=torch.tensor(rvec, dtype=torch.float32, requires_grad=True),
+        translation=torch.tensor(tvec, dtype=torch.float32, requires_grad=True),
+        log_focal=torch.tensor(np.log(focal0), dtype=torch.float32, requires_grad=True),
+        shape=torch.zeros(basis.shape_incr.shape[0], requires_grad=True),
+        expression=torch.zeros(basis.expression.shape[0], requires_grad=True),
+        log_focal_prior=float(np.log(focal0)),
+    )
+    target_t = torch.as_tensor(target, dtype=torch.float32)
+    args = (target_t, weights, iod, width, height, settings)
+    # Translation is in metres while rotations are in radians: scale its step by the depth.
+    _run([state.rotvec, state.translation], state, basis, settings.pose_iterations, settings.learning_rate * 0.5,
+         args, progress, (0.0, 0.2))
+    terms = _run([state.rotvec, state.translation, state.log_focal, state.shape, state.expression], state, basis,
+                 settings.joint_iterations, settings.learning_rate, args, progress, (0.2, 1.0))
+    report = StageReport("landmarks", settings.pose_iterations + settings.joint_iterations,
+                         time.perf_counter() - start, terms)
+    return state, report
