@@ -82,9 +82,11 @@ GUTTER_PX = 6  # minimum gap between islands in pixels at PACK_REF_SIZE
 BORDER_PX = 3  # gap between islands and the atlas border
 PACK_REF_SIZE = 1024
 PACK_GRID = 1024  # raster resolution of the packer
-# Relative texel density (w.r.t. the face island) asked for each island kind before the global
-# up-scale of the secondary islands.
-DENSITY = {"main": 1.0, "neck": 1.0, "mouth_inside": 0.35, "eye_socket": 0.35, "eye": 1.0, "teeth": 0.6, "tongue": 0.5}
+# Relative texel density (3D length per texel, w.r.t. the face island) asked for each island kind.
+# The secondary islands are then scaled by one common gain <= MAX_GAIN, as large as fits: with all
+# densities 1 and MAX_GAIN 1 the whole atlas has one texel density when everything fits.
+DENSITY = {"main": 1.0, "neck": 1.0, "mouth_inside": 1.0, "eye_socket": 1.0, "eye": 1.0, "teeth": 1.0, "tongue": 1.0}
+MAX_GAIN = 1.0
 HEAD_ORIGIN_DOC = (
     "origin: x = 0 (symmetry plane), y = mean height of the two eyeball centres, "
     "z = midpoint of the skin's front-most (nose tip) and back-most (occiput) points"
@@ -242,7 +244,7 @@ def _find_islands(faces: np.ndarray, uv_faces: np.ndarray, face_part: np.ndarray
             kind = "teeth"
         else:
             kind = "tongue"
-        islands.append(Island(f"{part}:{lab}", kind, part, ids, tris, a3, auv, rot))
+        islands.append(Island(part, kind, part, ids, tris, a3, auv, rot))
     return _name_skin_islands(islands, faces, uv_faces, v)
 
 
@@ -263,11 +265,14 @@ def _name_skin_islands(islands: list[Island], faces: np.ndarray, uv_faces: np.nd
     for i in sockets:
         kinds[id(i)] = ("eye_socket", "eye_socket_l" if centre[id(i)][0] > 0 else "eye_socket_r")
     out: list[Island] = []
+    count: dict[str, int] = {}
     for isl in islands:
         if isl.part == "skin":
             kind, name = kinds[id(isl)]
-            isl = Island(name, kind, isl.part, isl.uv_ids, isl.tris, isl.area_3d, isl.area_uv, isl.rot)
-        out.append(isl)
+        else:  # helpers: eye_l_0, eye_l_1, teeth_upper_0, ... in body-uv order
+            kind, name = isl.kind, f"{isl.part}_{count.setdefault(isl.part, 0)}"
+            count[isl.part] += 1
+        out.append(Island(name, kind, isl.part, isl.uv_ids, isl.tris, isl.area_3d, isl.area_uv, isl.rot))
     order = {"main": 0, "neck": 1, "mouth_inside": 2, "eye_socket": 3, "eye": 4, "teeth": 5, "tongue": 6}
     return sorted(out, key=lambda i: (order[i.kind], i.name))
 
@@ -356,11 +361,11 @@ def _pack_islands(islands: list[Island], vt: np.ndarray) -> Packing:
     dens_main = np.sqrt(main.area_3d / main.area_uv) / s_main  # 3D length per head-uv unit
     base = np.array([np.sqrt(i.area_3d / i.area_uv) / dens_main * DENSITY[i.kind] for i in islands])
     base[0] = s_main
-    lo_g, hi_g = 0.0, 4.0
+    lo_g, hi_g = 0.0, MAX_GAIN
     best: list[np.ndarray] | None = None
     best_g = 0.0
-    for _ in range(14):
-        g = 0.5 * (lo_g + hi_g) if best is not None or lo_g > 0 else 1.0
+    for it in range(16):
+        g = hi_g if it == 0 else 0.5 * (lo_g + hi_g)  # try the cap first: it usually fits
         scales = base * np.r_[1.0, np.full(len(islands) - 1, g)]
         maps = _try_pack(islands, vt, scales, grid, gutter, border)
         if maps is None:
@@ -524,7 +529,7 @@ def _sample_mask(img: np.ndarray, uv: np.ndarray) -> np.ndarray:
 
 def _regions(data: Path, faces: np.ndarray, uv_faces: np.ndarray, face_part: np.ndarray,
              body_uv: np.ndarray, islands: list[Island], island_of_uv: np.ndarray,
-             v_head: np.ndarray, brow_move: np.ndarray, nose_move: np.ndarray,
+             v_head: np.ndarray, moves: dict[str, np.ndarray],
              normals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-face and per-vertex region codes (indices into ``REGION_NAMES``)."""
     from PIL import Image
@@ -545,13 +550,19 @@ def _regions(data: Path, faces: np.ndarray, uv_faces: np.ndarray, face_part: np.
     reg[skin & ((kind_of_face == "neck") | (fy[:, 1] < chin_y))] = code["neck"]
     reg[skin & (s["face"] > 0.5) & (kind_of_face == "main")] = code["face"]
     reg[skin & (s["ears"] > 0.5)] = code["ears"]
-    fb = brow_move[faces].mean(axis=1)
-    reg[skin & (fb > 0.5) & (kind_of_face == "main")] = code["eyebrows"]
-    fn = nose_move[faces].mean(axis=1)
+    main = skin & (kind_of_face == "main")
+    # eyebrows: the band moved by eyebrows-trans-forward that the ARKit brow units also move,
+    # minus the glabella (|x| < 1.2 cm). An approximation: MakeHuman has no eyebrow geometry.
+    vb = (moves["brow_band"] > 0.5) & (moves["brow_arkit"] > 0.3) & (np.abs(v_head[:, 0]) > 0.012)
+    reg[main & (vb[faces].mean(axis=1) > 0.5)] = code["eyebrows"]
+    fn = moves["nose"][faces].mean(axis=1)
     fnrm = normals[faces].mean(axis=1)
-    reg[skin & (fn > 0.3) & (fnrm[:, 1] < -0.5) & (kind_of_face == "main") & _nostril_zone(v_head, faces)] = code["nostrils"]
+    reg[main & (fn > 0.3) & (fnrm[:, 1] < -0.5) & _nostril_zone(v_head, faces)] = code["nostrils"]
     reg[skin & (kind_of_face == "eye_socket")] = code["eye_socket"]
-    reg[skin & (s["eyelids"] > 0.5)] = code["eyelids"]
+    # eyelids: MPFB's eyelid mask (lid margins) plus what eyeBlink moves within 1.2 cm of the eye
+    # centres' height (head-space y = 0 is the eyeball-centre height)
+    vl = (moves["blink"] > 0.1) & (np.abs(v_head[:, 1]) < 0.012)
+    reg[skin & ((s["eyelids"] > 0.5) | ((vl[faces].mean(axis=1) > 0.5) & (kind_of_face == "main")))] = code["eyelids"]
     reg[skin & (s["lips"] > 0.5)] = code["lips"]
     reg[skin & ((kind_of_face == "mouth_inside") | (s["inside-mouth"] > 0.5))] = code["mouth_inside"]
     for p in range(1, len(PART_NAMES)):
@@ -652,13 +663,22 @@ def build(out: Path = DEFAULT_OUT, verbose: bool = True) -> dict[str, float]:
 
     # regions
     normals = _vertex_normals(v_head, faces)
-    brow = np.linalg.norm(target("eyebrows", "eyebrows-trans-up"), axis=1)
-    brow_move = brow / brow.max()
-    nose = np.linalg.norm(target("nose", "nose-scale-horiz-incr"), axis=1)
-    nose_move = nose / nose.max()
-    face_region, vertex_region = _regions(data, faces, uv_faces, face_part, body_uv, islands, island_of_uv,
-                                          v_head, brow_move, nose_move, normals)
+    def unit(d: np.ndarray) -> np.ndarray:
+        a = np.linalg.norm(d, axis=1)
+        return a / a.max()
 
+    ex = {n: expr[i] for i, n in enumerate(ARKIT_NAMES)}
+    moves = {
+        "brow_band": unit(target("eyebrows", "eyebrows-trans-forward")),
+        "brow_arkit": np.maximum.reduce([unit(ex[n]) for n in ("browDownLeft", "browDownRight",
+                                                               "browOuterUpLeft", "browOuterUpRight")]),
+        "blink": np.maximum(unit(ex["eyeBlinkLeft"]), unit(ex["eyeBlinkRight"])),
+        "nose": unit(target("nose", "nose-scale-horiz-incr")),
+    }
+    face_region, vertex_region = _regions(data, faces, uv_faces, face_part, body_uv, islands, island_of_uv,
+                                          v_head, moves, normals)
+
+    expr, cleaned = _clean_expressions(expr, vertex_region, v_head[:, 0])
     sp_pos = _pack_sparse(pos)
     sp_neg = _pack_sparse(neg)
     sp_exp = _pack_sparse(expr)
@@ -676,6 +696,7 @@ def build(out: Path = DEFAULT_OUT, verbose: bool = True) -> dict[str, float]:
         "gutter_px_at_1024": GUTTER_PX,
         "max_quantisation_error_m": q_err,
         "mirror_max_error_m": mirror_err,
+        "expression_cleaning": {"rule": "eye*/brow* units zeroed on mouth_inside; one-sided eye* units zeroed on the other eye socket", "vertices": cleaned},
         "atlas_note": "one atlas for all parts; eyes/teeth/tongue get their own small islands in it",
     }
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -716,6 +737,33 @@ def build(out: Path = DEFAULT_OUT, verbose: bool = True) -> dict[str, float]:
         for k, val in figures.items():
             print(f"{k:>18}: {val:.6g}")
     return figures
+
+
+def _clean_expressions(expr: np.ndarray, vertex_region: np.ndarray,
+                       x: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
+    """Remove data artefacts of faceunits01 in hidden geometry (measured, see the report):
+
+    - eye*/brow* units also move palate vertices inside the mouth (up to 8.5 mm for eyeBlink*):
+      zeroed on ``mouth_inside`` vertices;
+    - one-sided eye* units (``...Left``/``...Right``) also move the other eye's socket (up to
+      4.8 mm): zeroed on ``eye_socket`` vertices of the other side.
+    """
+    out = expr.copy()
+    inside = vertex_region == REGION_NAMES.index("mouth_inside")
+    socket = vertex_region == REGION_NAMES.index("eye_socket")
+    cleaned: dict[str, int] = {}
+    for k, name in enumerate(ARKIT_NAMES):
+        if not name.startswith(("eye", "brow")):
+            continue
+        hit = inside.copy()
+        if name.startswith("eye") and name.endswith(("Left", "Right")):
+            other = x < 0 if name.endswith("Left") else x > 0  # Left = the head's left = +X
+            hit |= socket & other
+        hit &= np.any(out[k] != 0, axis=1)
+        if hit.any():
+            cleaned[name] = int(hit.sum())
+            out[k, hit] = 0.0
+    return out, cleaned
 
 
 def _quant_err(dense: np.ndarray, packed: tuple[np.ndarray, np.ndarray, np.ndarray]) -> float:
