@@ -266,3 +266,16 @@ def test_build_regenerates_the_shipped_file(tmp_path: Path, m: HeadModel) -> Non
         assert torch.equal(getattr(fresh, name), getattr(m, name)), name
     for name in ("vertices", "uvs", "shape_deltas_pos", "shape_deltas_neg", "expression_deltas"):
         assert torch.allclose(getattr(fresh, name), getattr(m, name), atol=1e-6), name
+
+
+def test_eye_look_rotates_the_eyeball_the_right_way(m: HeadModel) -> None:
+    v = m.vertices
+    ids = torch.unique(m.faces[m.mask_faces("eye_l")])
+    pupil = ids[torch.argmax(v[ids, 2])]  # front-most point of the left (+X) eye
+
+    def delta(name: str) -> torch.Tensor:
+        return m.expression_deltas[_idx(m.expression_names, name)][pupil]
+
+    assert delta("eyeLookUpLeft")[1] > 0.002 and delta("eyeLookDownLeft")[1] < -0.002
+    assert delta("eyeLookInLeft")[0] < -0.002 and delta("eyeLookOutLeft")[0] > 0.002  # in = toward the nose
+    assert delta("eyeLookUpRight").abs().max() == 0
