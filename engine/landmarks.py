@@ -51,6 +51,8 @@ __all__ = [
     "LIPS_OUTER",
     "LIPS_INNER",
     "NOSE",
+    "NOSE_TIP",
+    "CHIN",
     "MESH_EDGES",
     "IBUG68",
 ]
@@ -220,8 +222,8 @@ def _sample(chain: list[int], n: int) -> list[int]:
     return [chain[round(p)] for p in np.linspace(0, len(chain) - 1, n)]
 
 
-_CHIN = 152  # lowest point of the face oval (MediaPipe's documented indices)
-_NOSE_TIP = 1
+CHIN = 152  # lowest point of the face oval (MediaPipe's documented indices)
+NOSE_TIP = 1
 _LIP_TOP, _LIP_BOTTOM = 0, 17  # outer lip contour, mid-line
 _INNER_TOP, _INNER_BOTTOM = 13, 14  # inner lip contour, mid-line
 _JAW_STEPS = 12  # oval steps from the chin to each end of the iBUG jaw (about eye-corner height)
@@ -233,7 +235,7 @@ def _ibug68() -> tuple[int, ...]:
     Approximate on the jaw: iBUG's jaw follows the 2D silhouette, MediaPipe's oval is fixed on
     the 3D surface."""
     oval, n = FACE_OVAL, len(FACE_OVAL)
-    c = oval.index(_CHIN)  # the oval runs over the person's left side first, so +k is their right
+    c = oval.index(CHIN)  # the oval runs over the person's left side first, so +k is their right
     jaw = _sample([oval[(c + k) % n] for k in range(_JAW_STEPS, -_JAW_STEPS - 1, -1)], 17)
     brows = list(_upper_brow(RIGHT_EYEBROW, RIGHT_EYE))
     brows += list(_upper_brow(LEFT_EYEBROW, LEFT_EYE))[::-1]
@@ -252,14 +254,14 @@ def _ibug_nose() -> list[int]:
     _, in_deg = _out_in_degree(edges)
     nasion = next(a for a, _ in edges if in_deg[a] == 0)
     bridge = [nasion]  # nasion -> tip -> subnasale; at the fork after 4, 4 -> 1 sorts first
-    while _NOSE_TIP not in bridge or in_deg[bridge[-1]] != 2:
+    while NOSE_TIP not in bridge or in_deg[bridge[-1]] != 2:
         bridge.append(next(b for a, b in sorted(edges) if a == bridge[-1]))
     subnasale = bridge[-1]
     nxt = dict(edges)
     prev = {b: a for a, b in edges if a not in bridge}
     left = [prev[prev[subnasale]], prev[subnasale]]
     right = [nxt[subnasale], nxt[nxt[subnasale]]]
-    tip = bridge.index(_NOSE_TIP)
+    tip = bridge.index(NOSE_TIP)
     return _sample(bridge[: tip + 1], 4) + left + [subnasale] + right
 
 
@@ -542,9 +544,11 @@ def _segment(rgb: np.ndarray) -> np.ndarray:
 def segment_person(photo: Photo, face: FaceLandmarks | None = None) -> np.ndarray:
     """Soft person mask (head, hair, body vs background) of the working image.
 
-    MediaPipe's general selfie-segmentation model (256x256 input, upsampled). With ``face``,
-    a square crop of 4x the face size around it is segmented again and replaces the whole-image
-    mask there, so small faces get a sharper head/hair outline.
+    MediaPipe's general selfie-segmentation model (256x256 input, upsampled). On its own it
+    misses people who fill little of the frame (Einstein at 9 % of the frame height: all zero).
+    With ``face``, a square crop of 4x the face size around it is segmented again and blended
+    in, fading to the whole-image mask over the crop's inner 10 % margin (no fade along image
+    borders): trust the mask around the head; farther away it is the whole-image guess.
 
     Returns:
         ``(H, W)`` float32 in [0, 1], 1 = person.
@@ -554,10 +558,27 @@ def segment_person(photo: Photo, face: FaceLandmarks | None = None) -> np.ndarra
         return mask
     h, w = mask.shape
     side = int(min(max(h, w), 4.0 * face.face_size))
-    cx, cy = face.centre
-    x0 = int(np.clip(round(cx - side / 2), 0, max(w - side, 0)))
-    y0 = int(np.clip(round(cy - side / 2), 0, max(h - side, 0)))
-    crop = photo.rgb[y0 : y0 + side, x0 : x0 + side]
-    if min(crop.shape[:2]) >= 32 and crop.shape[:2] != mask.shape:
-        mask[y0 : y0 + crop.shape[0], x0 : x0 + crop.shape[1]] = _segment(crop)
+    x0, y0, x1, y1 = _crop_box(mask.shape, face.centre, side)
+    if min(x1 - x0, y1 - y0) < 32 or (x1 - x0, y1 - y0) == (w, h):
+        return mask
+    crop_mask = _segment(photo.rgb[y0:y1, x0:x1])
+    weight = _border_fade(crop_mask.shape, 0.1 * side, (x0 == 0, y0 == 0, x1 == w, y1 == h))
+    region = mask[y0:y1, x0:x1]
+    mask[y0:y1, x0:x1] = weight * crop_mask + (1.0 - weight) * region
     return mask
+
+
+def _border_fade(
+    shape: tuple[int, int], width: float, open_sides: tuple[bool, bool, bool, bool]
+) -> np.ndarray:
+    """``(h, w)`` float32 weight rising from 0 at the box border to 1 at ``width`` pixels
+    inside; sides flagged in ``open_sides = (left, top, right, bottom)`` do not fade."""
+    h, w = shape
+    big = float(max(h, w))
+    cols, rows = np.arange(w, dtype=np.float32) + 0.5, np.arange(h, dtype=np.float32) + 0.5
+    left = np.full(w, big, np.float32) if open_sides[0] else cols
+    right = np.full(w, big, np.float32) if open_sides[2] else w - cols
+    top = np.full(h, big, np.float32) if open_sides[1] else rows
+    bottom = np.full(h, big, np.float32) if open_sides[3] else h - rows
+    dist = np.minimum(np.minimum(left, right)[None, :], np.minimum(top, bottom)[:, None])
+    return np.clip(dist / max(width, 1.0), 0.0, 1.0).astype(np.float32)

@@ -63,6 +63,7 @@ def draw_overlay(
     focus: tuple[int, int, int, int] | None = None,
     long_side: int | None = 1024,
     wireframe_opacity: float = 0.45,
+    point_radius: float | None = None,
     legend: bool = True,
 ) -> np.ndarray:
     """Draw a fit-inspection overlay.
@@ -82,6 +83,7 @@ def draw_overlay(
         long_side: the output's longer side in pixels (up- or down-scaled); ``None`` keeps the
             photo's (or focus crop's) size.
         wireframe_opacity: blend weight of the wireframe layer in [0, 1].
+        point_radius: landmark dot radius in output pixels (default: long side / 500, >= 1).
         legend: write a one-line colour key at the top-left.
 
     Returns:
@@ -110,7 +112,7 @@ def draw_overlay(
     if points_detected is not None and points_fitted is not None:
         pair = np.stack([np.asarray(points_detected), np.asarray(points_fitted)], axis=1)
         _draw_segments(canvas, to_canvas(pair), COLOURS["residual"], thick)
-    radius = max(1.0, max(canvas.shape[:2]) / 500)
+    radius = point_radius or max(1.0, max(canvas.shape[:2]) / 500)
     if points_detected is not None:
         _draw_points(canvas, to_canvas(points_detected), COLOURS["detected"], radius)
     if points_fitted is not None:

@@ -14,7 +14,10 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-__all__ = ["PHOTO_NAMES", "photo_path", "ground_truth_68", "photo_cache"]
+__all__ = [
+    "PHOTO_NAMES", "photo_path", "ground_truth_68", "photo_cache", "read_rgb", "save_oriented",
+    "paste",
+]
 
 _TOOL = Path(__file__).resolve().parents[1] / "tools" / "fetch_test_photos.py"
 
@@ -74,3 +77,52 @@ def ground_truth_68(name: str) -> np.ndarray:
     if pts.shape != (68, 2):
         raise ValueError(f"{name}.pts has {pts.shape[0]} points, not 68")
     return pts
+
+
+# ---------------------------------------------------------------------------------------------
+# Generated inputs (written by fixtures into tmp_path)
+# ---------------------------------------------------------------------------------------------
+
+# The Pillow transpose that shows a photo stored with EXIF orientation o upright, and its inverse
+# (used to *store* an upright image under orientation o). Independent of engine.images.
+_SHOW = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE",
+         6: "ROTATE_270", 7: "TRANSVERSE", 8: "ROTATE_90"}
+_STORE = {**_SHOW, 6: "ROTATE_90", 8: "ROTATE_270"}
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """``(H, W, 3)`` uint8 pixels of an image file as stored (Pillow, no EXIF handling)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def save_oriented(upright: np.ndarray, orientation: int, path: Path, **save_kw: object) -> Path:
+    """Store ``upright`` (H, W, C) uint8 rotated/mirrored so that applying EXIF ``orientation``
+    (1..8, also written into the file) displays ``upright`` again."""
+    from PIL import Image
+
+    im = Image.fromarray(upright)
+    if orientation != 1:
+        im = im.transpose(getattr(Image.Transpose, _STORE[orientation]))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    im.save(path, exif=exif.tobytes(), **save_kw)
+    return path
+
+
+def paste(canvas: np.ndarray, image: np.ndarray, scale: float, top_left: tuple[int, int]
+          ) -> np.ndarray:
+    """Resize ``image`` by ``scale`` (area / cubic) and paste it into a copy of ``canvas`` at
+    ``top_left = (x, y)`` (clipped)."""
+    import cv2
+
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=interp)
+    out = canvas.copy()
+    x, y = top_left
+    h = min(small.shape[0], out.shape[0] - y)
+    w = min(small.shape[1], out.shape[1] - x)
+    out[y : y + h, x : x + w] = small[:h, :w]
+    return out
