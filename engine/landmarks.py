@@ -315,8 +315,9 @@ class FaceLandmarks:
             horizontal (roughly forehead-to-chin height for a frontal face), working pixels.
         face_count: how many distinct faces were found (``MAX_FACES`` means that many or more).
         image_size: ``(width, height)`` of the working image the points refer to.
-        search: ``"full"`` (found on the whole image) or ``"tiles"`` (found by the small-face
-            search on overlapping crops).
+        search: how the face was found: ``"full"`` (FaceMesh on the whole image),
+            ``"detector"`` (the full-range face detector) or ``"tiles"`` (the small-face search
+            on overlapping crops).
         warnings: one-line notes for the user.
     """
 
@@ -342,10 +343,14 @@ def detect_landmarks(
 ) -> FaceLandmarks:
     """Find the largest face in ``photo.rgb`` and return its 478 landmarks.
 
-    The whole image is tried first. MediaPipe's detector sees a 128x128 downsampled frame, so a
-    face smaller than ~20 % of the frame (a full-body shot) is missed; then overlapping square
-    crops of half, quarter, ... the short side (down to 160 px, at most 300 crops per level) are
-    searched, and each face found is measured again on a crop of 3x its size centred on it.
+    FaceMesh runs on the whole image first; its short-range detector sees a 128x128 frame and
+    misses faces under ~15-20 % of the frame height (a full-body shot) and erratically misses
+    smaller second faces. MediaPipe's full-range face detector (192x192, faces down to ~5 % of
+    the frame) then looks for faces FaceMesh did not report; each is measured with FaceMesh on a
+    crop 3x its size. Only if both find nothing, overlapping square crops of half, quarter, ...
+    the short side (down to 160 px, at most 300 crops per level) are searched with FaceMesh
+    (a 65 px face in a 2048x2048 photo: ~0.3-1 s). ``FaceLandmarks.search`` says which found the
+    selected face.
 
     MediaPipe's landmarks depend on the face box its detector proposes (a few pixels on hard
     photos). With ``ensemble`` the selected face is also measured on square crops of
@@ -358,21 +363,17 @@ def detect_landmarks(
         FaceTooSmallError: the largest face is smaller than ``min_face_size`` working pixels.
     """
     rgb = photo.rgb
-    faces = _run_mesh(rgb)
-    search = "full"
-    if not faces:
-        faces = _tile_search(rgb)
-        search = "tiles"
+    faces = _find_faces(rgb)
     if not faces:
         raise NoFaceError(
             f"No face was found in {photo.path.name}.",
             hint="use a well-lit photo where the face is visible and not heavily covered",
         )
-    faces = sorted(faces, key=lambda f: -_measure(f, rgb).face_size)
-    chosen = _ensemble(rgb, faces[0]) if ensemble else faces[0]
+    faces = sorted(faces, key=lambda f: -_measure(f[0], rgb).face_size)
+    chosen = _ensemble(rgb, faces[0][0]) if ensemble else faces[0][0]
     best = _measure(chosen, rgb)
     best.face_count = len(faces)
-    best.search = search
+    best.search = faces[0][1]
     if len(faces) > 1:
         many = f"{len(faces)} or more" if len(faces) >= MAX_FACES else str(len(faces))
         best.warnings.append(f"Found {many} faces in the photo; using the largest.")
@@ -412,6 +413,50 @@ def _run_mesh(rgb: np.ndarray, x0: int = 0, y0: int = 0) -> list[np.ndarray]:
         xyz[:, 1] += y0
         faces.append(xyz)
     return faces
+
+
+@lru_cache(maxsize=1)
+def _face_detector() -> tuple[Any, threading.Lock]:
+    """MediaPipe's full-range face detector (``model_selection=1``) and its lock."""
+    from mediapipe.python.solutions import face_detection
+
+    return face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5), (
+        threading.Lock()
+    )
+
+
+def _detector_boxes(rgb: np.ndarray) -> list[tuple[float, float, float]]:
+    """Full-range detections as ``(centre_x, centre_y, side)`` in pixels."""
+    detector, lock = _face_detector()
+    h, w = rgb.shape[:2]
+    with lock:
+        result = detector.process(np.ascontiguousarray(rgb))
+    boxes = []
+    for det in result.detections or []:
+        box = det.location_data.relative_bounding_box
+        side = max(box.width * w, box.height * h)
+        boxes.append(((box.xmin + box.width / 2) * w, (box.ymin + box.height / 2) * h, side))
+    return boxes
+
+
+def _find_faces(rgb: np.ndarray) -> list[tuple[np.ndarray, str]]:
+    """All distinct faces as ``(xyz (478, 3), how_found)``; see :func:`detect_landmarks`."""
+    faces = [(f, "full") for f in _run_mesh(rgb)]
+    for cx, cy, side in _detector_boxes(rgb):
+        if any(_contains(f, cx, cy) for f, _ in faces):
+            continue
+        probe = np.array([[cx - side / 2, cy - side / 2, 0.0], [cx + side / 2, cy + side / 2, 0.0]])
+        found = _run_on_crop(rgb, probe, _REFINE_CROP)[1]
+        if found is not None and not any(_contains(f, *found[:, :2].mean(axis=0)) for f, _ in faces):
+            faces.append((found, "detector"))
+    if not faces:
+        faces = [(f, "tiles") for f in _tile_search(rgb)]
+    return faces
+
+
+def _contains(face: np.ndarray, x: float, y: float) -> bool:
+    (x0, y0), (x1, y1) = face[:, :2].min(axis=0), face[:, :2].max(axis=0)
+    return bool(x0 <= x <= x1 and y0 <= y <= y1)
 
 
 def _tile_origins(length: int, tile: int) -> list[int]:

@@ -28,14 +28,14 @@ def generated_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def two_face_path(generated_dir: Path, astronaut_rgb: np.ndarray) -> Path:
-    """640x512 composite: the astronaut at full size on the left (face ~103 px) and at 0.7x on
-    the right (face ~76 px), on neutral grey. (MediaPipe's whole-frame detector finds small
-    second faces erratically: at 0.6x or 0.8x it misses this one.)"""
+    """768x512 composite: the astronaut at full size on the left (face ~103 px) and at 0.6x on
+    the right (face ~64 px), on neutral grey. FaceMesh's own (short-range) detector misses the
+    small copy; the full-range detector finds it."""
     from PIL import Image
 
-    canvas = np.full((512, 640, 3), 128, np.uint8)
+    canvas = np.full((512, 768, 3), 128, np.uint8)
     canvas = paste(canvas, astronaut_rgb[:, 100:400], 1.0, (0, 0))
-    canvas = paste(canvas, astronaut_rgb[:, 100:400], 0.7, (420, 100))
+    canvas = paste(canvas, astronaut_rgb[:, 100:400], 0.6, (420, 120))
     path = generated_dir / "two_faces.png"
     Image.fromarray(canvas).save(path)
     return path
@@ -49,5 +49,18 @@ def tiny_face_path(generated_dir: Path, astronaut_rgb: np.ndarray) -> Path:
     canvas = np.full((320, 320, 3), 128, np.uint8)
     canvas = paste(canvas, astronaut_rgb, 0.4, (70, 90))
     path = generated_dir / "tiny_face.png"
+    Image.fromarray(canvas).save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def far_face_path(generated_dir: Path, astronaut_rgb: np.ndarray) -> Path:
+    """1600x1600 canvas with the astronaut at 0.8x (face ~86 px, 5 % of the frame): too small
+    for both MediaPipe detectors on the whole frame."""
+    from PIL import Image
+
+    canvas = np.full((1600, 1600, 3), 100, np.uint8)
+    canvas = paste(canvas, astronaut_rgb, 0.8, (600, 530))
+    path = generated_dir / "far_face.png"
     Image.fromarray(canvas).save(path)
     return path

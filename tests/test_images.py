@@ -313,12 +313,13 @@ def test_no_downscale_is_identity(takeo_rgb: np.ndarray) -> None:
     np.testing.assert_allclose(photo.input_from_working(), np.eye(3))
 
 
-def test_exif_rotated_and_downscaled(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", ["png", "jpg"])
+def test_exif_rotated_and_downscaled(tmp_path: Path, fmt: str) -> None:
     dots = np.array([[100, 200], [1800, 2900]], dtype=np.float64)  # displayed coordinates
     img = np.zeros((3000, 2000, 3), np.uint8)
     for x, y in dots.astype(int):
-        img[y - 2 : y + 3, x - 2 : x + 3] = 255
-    path = save_oriented(img, 6, tmp_path / "rot.png")
+        img[y - 4 : y + 5, x - 4 : x + 5] = 255
+    path = save_oriented(img, 6, tmp_path / f"rot.{fmt}")  # JPEG: DCT-scaled decode + rotate
     photo = load_photo(path, max_side=1000)
     assert photo.original_size == (2000, 3000) and photo.size == (667, 1000)
     lum = photo.rgb[..., 1]

@@ -116,21 +116,33 @@ def test_two_faces_picks_larger_breakingbad() -> None:
 
 
 def test_two_face_composite_picks_larger(two_face_path: Path) -> None:
-    face = lm.detect_landmarks(load_photo(two_face_path))
+    photo = load_photo(two_face_path)
+    assert len(lm._run_mesh(photo.rgb)) == 1  # premise: FaceMesh alone misses the small copy
+    face = lm.detect_landmarks(photo)
     assert face.face_count == 2 and face.centre[0] < 300  # full-size copy is on the left
-    assert any("2 faces" in w for w in face.warnings)
+    assert face.search == "full" and any("2 faces" in w for w in face.warnings)
 
 
 def test_small_face_in_full_body_shot_einstein() -> None:
-    """Einstein's face is ~90 px in an 817x1024 frame: MediaPipe misses it on the whole image;
-    the crop search finds it (and the seated man's smaller face)."""
+    """Einstein's face is ~90 px in an 817x1024 frame: FaceMesh misses it on the whole image;
+    the full-range detector finds it."""
     photo = load_photo(photo_path("einstein"))
-    assert lm._run_mesh(photo.rgb) == []  # the premise: the whole-frame detector misses him
+    assert lm._run_mesh(photo.rgb) == []  # the premise
     face = lm.detect_landmarks(photo)
-    assert face.search == "tiles" and face.face_count >= 1
+    assert face.search == "detector" and face.face_count >= 1
     gt = ground_truth_68("einstein")
     assert np.linalg.norm(face.centre - gt.mean(axis=0)) < 15
     assert _nme(face.points, gt)[1] < 0.15
+
+
+def test_far_face_found_by_tile_search(far_face_path: Path,
+                                       astronaut: tuple[Photo, lm.FaceLandmarks]) -> None:
+    photo = load_photo(far_face_path)
+    assert lm._detector_boxes(photo.rgb) == []  # premise: both detectors miss it
+    face = lm.detect_landmarks(photo)
+    assert face.search == "tiles" and face.face_count == 1
+    expected = (astronaut[1].points + 0.5) * 0.8 - 0.5 + (600, 530)
+    assert np.abs(face.points - expected).mean() < 2.0
 
 
 def test_tiny_face_is_refused(tiny_face_path: Path) -> None:
