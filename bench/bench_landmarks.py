@@ -70,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:12s} {f'{w}x{h}':>10s} {load_ms:6.1f}  {single_ms:6.1f}  {ens_ms:6.1f}  "
               f"{face.search:>6s} {face.face_count:5d} {face.face_size:7.1f} "
               f"{face.inter_ocular:6.1f} {nme[0]:>6s} {nme[1]:>6s}")
-    print("(ms: minimum of --repeat runs; NME: mean error / outer-eye-corner distance of the ground truth; "
-          "NME51 excludes the 17 jaw points)")
+    print("(ms: minimum of --repeat runs; NME: mean error / outer-eye-corner distance of the "
+          "ground truth; NME51 excludes the 17 jaw points)")
 
     from tests.photos import paste, read_rgb
 

@@ -245,7 +245,8 @@ def _guess_kind(data: bytes) -> str:
     head = data[:32]
     if head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"hevc", b"heim", b"mif1"):
         return "HEIC/HEIF photos are not supported"
-    if head.lstrip().startswith((b"<", b"{")) or all(32 <= b < 127 or b in (9, 10, 13) for b in head):
+    printable = all(32 <= b < 127 or b in (9, 10, 13) for b in head)
+    if printable or head.lstrip().startswith((b"<", b"{")):
         return "it contains text, not pixels"
     return "unknown or unsupported format"
 

