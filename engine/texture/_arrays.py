@@ -30,9 +30,7 @@ def to_numpy(x: ArrayLike) -> np.ndarray:
     """Float32 C-contiguous numpy copy/view of a numpy array or CPU torch tensor."""
     if is_torch(x):
         x = x.detach().cpu().numpy()
-    if not isinstance(x, np.ndarray):
-        x = np.asarray(x)
-    return np.ascontiguousarray(x, dtype=np.float32)
+    return np.asarray(x, dtype=np.float32, order="C")
 
 
 def like(result: np.ndarray, ref: ArrayLike) -> ArrayLike:

@@ -202,7 +202,7 @@ def _solve_laplace(values: np.ndarray, unknown: np.ndarray, tol: float, max_cycl
     one CG (the operator is the same for each). Stops when the largest residual is below ``tol``
     or after ``max_cycles`` V-cycles; the error shrinks about 8x per cycle.
     """
-    x = _push_pull(values, (~unknown).astype(np.float32))
+    x = _push_pull(values, ~unknown)
     levels = _build_levels(unknown)
     r = _residual(x, None, levels[0])
     if cv2.norm(r, cv2.NORM_INF) < tol:
@@ -295,28 +295,42 @@ def poisson_blend(
 # --------------------------------------------------------------------------------------------------
 
 
-def _push_pull(img: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Fill texels of zero weight by a normalised Gaussian pyramid (push) and coarse-to-fine pull.
+def _push_pull(img: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Fill unknown texels by a normalised Gaussian pyramid (push) and a coarse-to-fine pull.
 
-    ``weight`` in [0, 1] is the confidence of each texel. Every texel of the result is defined as
-    long as some weight is positive.
+    ``known`` ``[H, W]`` bool marks the texels to keep (returned unchanged). On every level the
+    normalised average of the known texels (5x5 Gaussian) replaces the upsampled coarser estimate
+    with weight ``min(1, 4 * local coverage)``. Every texel is defined as long as one is known.
     """
-    cs = [img * weight[..., None]]
-    ws = [weight]
-    while min(ws[-1].shape) > 1:
+    u8 = known.astype(np.uint8)
+    c0 = np.zeros_like(img)
+    cv2.copyTo(img, u8, c0)
+    cs = [c0]
+    ws = [known.astype(np.float32)]
+    while max(ws[-1].shape) > 1:
         cs.append(_down(cs[-1]))
         ws.append(cv2.pyrDown(ws[-1], dstsize=(cs[-1].shape[1], cs[-1].shape[0])))
-    # Coarsest level: the weighted mean of what is known.
     wsum = float(ws[-1].sum())
     col = cs[-1].sum(axis=(0, 1), keepdims=True) / max(wsum, 1e-12) + np.zeros_like(cs[-1])
-    for lvl in range(len(cs) - 1, -1, -1):
+    for lvl in range(len(cs) - 1, 0, -1):
         c, w = cs[lvl], ws[lvl]
         if lvl < len(cs) - 1:
             col = _up(col, c.shape[:2])
-        alpha = np.clip(w * 4.0, 0.0, 1.0)[..., None]
         own = c / np.maximum(w, 1e-12)[..., None]
-        col = own * alpha + col * (1.0 - alpha)
-    return col.astype(np.float32)
+        alpha = np.minimum(w * 4.0, 1.0)[..., None]
+        col += alpha * (own - col)
+    col = _up(col, img.shape[:2]) if len(cs) > 1 else col
+    # Level 0: normalised 5x5 Gaussian average of the known neighbours where there are some.
+    g0 = _as3(cv2.GaussianBlur(cs[0], (5, 5), 1.0, borderType=cv2.BORDER_REFLECT_101))
+    w0 = cv2.GaussianBlur(ws[0], (5, 5), 1.0, borderType=cv2.BORDER_REFLECT_101)
+    c = img.shape[2]
+    inv = _as3(cv2.merge([1.0 / np.maximum(w0, np.float32(1e-12))] * c))
+    alpha = _as3(cv2.merge([np.minimum(w0 * np.float32(4.0), np.float32(1.0))] * c))
+    col = np.ascontiguousarray(col, dtype=np.float32)
+    delta = _as3(cv2.subtract(_as3(cv2.multiply(g0, inv)), col))
+    out = _as3(cv2.add(col, _as3(cv2.multiply(alpha, delta))))
+    cv2.copyTo(img, u8, out)
+    return out
 
 
 def dilate_fill(img: ArrayLike, mask: ArrayLike) -> ArrayLike:
@@ -337,9 +351,7 @@ def dilate_fill(img: ArrayLike, mask: ArrayLike) -> ArrayLike:
     known = check_mask(mask, "mask", a.shape[:2]) > 0.5
     if not known.any():
         raise ShapeError("dilate_fill: the mask marks no known texel.")
-    filled = _push_pull(a, known.astype(np.float32))
-    filled = np.where(known[..., None], a, filled)
-    return like(filled.astype(np.float32), img)
+    return like(_push_pull(a, known), img)
 
 
 # --------------------------------------------------------------------------------------------------

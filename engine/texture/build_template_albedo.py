@@ -100,7 +100,10 @@ def head_template_layout(size: int = 1024, model: HeadModel | None = None) -> Te
             w = _smoothed_vertex_weights(model, name, iterations=6)
             masks[name] = np.clip(interpolate_uv(raster, w[faces]), 0.0, 1.0) * cov
         elif name in _FEATURES:
-            masks[name] = np.clip(cv2.GaussianBlur(hard, (0, 0), blur), 0.0, 1.0) * cov
+            # Normalised over covered texels: holes (mouth, eye openings) do not fade the edges.
+            num = cv2.GaussianBlur(hard, (0, 0), blur)
+            den = cv2.GaussianBlur(cov.astype(np.float32), (0, 0), blur)
+            masks[name] = np.clip(num / np.maximum(den, 1e-6), 0.0, 1.0) * cov
         else:
             masks[name] = hard
     return TemplateLayout(masks=masks, covered=cov, position=position, anchors=_anchors(model))

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from scipy.spatial import cKDTree
 
 from engine.errors import EngineError
 from engine.texture._arrays import ShapeError
@@ -93,7 +94,7 @@ class TemplatePalette:
     scalp_tint: RGB = (1.01, 1.0, 0.99)
     brow_density: float = 0.75
     low_freq_amplitude: float = 0.035
-    pore_amplitude: float = 0.045
+    pore_amplitude: float = 0.03
 
 
 @dataclass(frozen=True)
@@ -351,6 +352,58 @@ def _paint_eye(img: np.ndarray, layout: TemplateLayout, part: str, pal: Template
 # --------------------------------------------------------------------------------------------------
 
 
+def _distance_to(layout: TemplateLayout, region: str, where: np.ndarray) -> np.ndarray | None:
+    """3D distance (metres) from each texel of ``where`` to the nearest texel of ``region``;
+    ``[H, W]`` float32 (inf outside ``where``); None without positions or when ``region`` is empty."""
+    if layout.position is None:
+        return None
+    src = layout.position[(layout.mask(region) > 0.5) & layout.covered]
+    if len(src) == 0:
+        return None
+    if len(src) > 20000:
+        src = src[np.linspace(0, len(src) - 1, 20000).astype(np.int64)]
+    out = np.full(layout.size, np.inf, np.float32)
+    d, _ = cKDTree(src).query(layout.position[where])
+    out[where] = d
+    return out
+
+
+def _depth_fraction(position: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """0 at the front-most (+Z) texel of the masked region, 1 at its deepest."""
+    z = position[..., 2]
+    zi = z[mask > 0.5]
+    return np.clip((zi.max() - z) / max(float(np.ptp(zi)), 1e-6), 0.0, 1.0).astype(np.float32)
+
+
+def _paint_cavity(img: np.ndarray, layout: TemplateLayout, region: str, rim: str, deep: RGB,
+                  darken: float) -> None:
+    """Paint a cavity lining (mouth, eye socket): near the ``rim`` region (within ~8 mm in 3D) it
+    continues the rim's colour, so the UV seam between them is invisible; further in it turns to
+    ``deep`` and darkens toward the back."""
+    m = layout.mask(region)
+    where = m > 0
+    if not where.any():
+        return
+    dist = _distance_to(layout, rim, where)
+    if dist is None or layout.position is None:
+        _paint(img, deep, m)
+        return
+    # The rim's own colour, as painted so far, spread to the cavity by nearest 3D texel.
+    rim_sel = (layout.mask(rim) > 0.5) & layout.covered
+    rim_pos = layout.position[rim_sel]
+    rim_col = img[rim_sel]
+    _, idx = cKDTree(rim_pos).query(layout.position[where])
+    front = np.zeros_like(img)
+    front[where] = rim_col[idx]
+    t = np.clip(dist / 0.008, 0.0, 1.0)
+    t = np.where(where, t * t * (3.0 - 2.0 * t), 0.0)[..., None]
+    colour = front * (1.0 - t) + np.asarray(deep, np.float32) * t
+    colour *= 1.0 - darken * _depth_fraction(layout.position, m)[..., None]
+    a = np.clip(m, 0.0, 1.0)[..., None]
+    img *= 1.0 - a
+    img += a * colour
+
+
 def generate_template_albedo(
     layout: TemplateLayout,
     palette: TemplatePalette | None = None,
@@ -403,17 +456,8 @@ def generate_template_albedo(
         img *= 1.0 + pal.pore_amplitude * np.clip(skin, 0.0, 1.0)[..., None] * skin_detail(max(h, w), seed + 1)[:h, :w, None]
 
     # Non-skin parts.
-    inside = layout.mask("mouth_inside")
-    if inside.any():
-        shade = np.ones((h, w), np.float32)
-        if layout.position is not None and inside.any():
-            z = layout.position[..., 2]
-            zi = z[inside > 0.5]
-            if zi.size:
-                shade = 0.55 + 0.45 * np.clip((z - zi.min()) / max(float(np.ptp(zi)), 1e-6), 0.0, 1.0)
-        _paint(img, pal.mouth_inside, inside)
-        img *= 1.0 - inside[..., None] * (1.0 - shade[..., None])
-    _paint(img, pal.eye_socket, layout.mask("eye_socket"))
+    _paint_cavity(img, layout, "mouth_inside", rim="lips", deep=pal.mouth_inside, darken=0.45)
+    _paint_cavity(img, layout, "eye_socket", rim="eyelids", deep=pal.eye_socket, darken=0.2)
     tongue = layout.mask("tongue")
     if tongue.any():
         _paint(img, pal.tongue, tongue)
@@ -429,19 +473,19 @@ def generate_template_albedo(
 
 
 def generate_template_roughness(layout: TemplateLayout, default: float = 0.5) -> np.ndarray:
-    """``[H, W]`` float32 roughness in [0, 1] from :data:`ROUGHNESS_BY_REGION` (soft-blended masks).
+    """``[H, W]`` float32 roughness in [0, 1] from :data:`ROUGHNESS_BY_REGION`.
+
+    Regions are layered in the dict's order (broad skin regions first, features on top), each soft
+    mask blending its value over what is below.
 
     Slightly lower (oilier) on the nose and forehead when anchors/positions exist; gutters are
     filled from the islands.
     """
     h, w = _check_layout(layout)
-    num = np.zeros((h, w), np.float32)
-    den = np.zeros((h, w), np.float32)
-    for name, value in ROUGHNESS_BY_REGION.items():
-        m = layout.mask(name)
-        num += m * value
-        den += m
-    rough = np.where(den > 1e-6, num / np.maximum(den, 1e-6), default).astype(np.float32)
+    rough = np.full((h, w), default, np.float32)
+    for name, value in ROUGHNESS_BY_REGION.items():  # broad regions first, features override them
+        m = np.clip(layout.mask(name), 0.0, 1.0)
+        rough += m * (np.float32(value) - rough)
     rough -= 0.08 * _anchor_weight(layout, "nose_tip", 0.015)
     rough = np.clip(rough, 0.0, 1.0)
     return np.asarray(dilate_fill(rough[..., None], layout.covered.astype(np.float32)))[..., 0]
