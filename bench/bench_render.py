@@ -105,11 +105,12 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--synthetic", action="store_true")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--fill", type=float, default=0.6, help="mesh height as a fraction of the frame height")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     v, f, name = load_mesh(args.synthetic)
     res = args.res
-    K, R, t = camera(v, res)
+    K, R, t = camera(v, res, args.fill)
     ctx = make_context("cpu", backend="torch")
     topo = antialias_construct_topology_hash(f)
     colors = torch.rand(v.shape[0], 3, generator=torch.Generator().manual_seed(0))

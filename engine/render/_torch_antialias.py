@@ -58,23 +58,52 @@ def construct_topology(tri: torch.Tensor) -> Topology:
     return Topology(opposite.view(f, 3))
 
 
-def _pairs(tid: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Flat indices (p0, p1) of adjacent pixel pairs with different triangle ids, and a 'vertical' flag."""
-    bhw = tid.numel()
-    idx = torch.arange(bhw, device=tid.device).view(-1, h, w)
-    t = tid.view(-1, h, w)
-    hmask = t[:, :, :-1] != t[:, :, 1:]
-    vmask = t[:, :-1, :] != t[:, 1:, :]
-    ph = idx[:, :, :-1][hmask]
-    pv = idx[:, :-1, :][vmask]
-    p0 = torch.cat((ph, pv))
-    vert = torch.cat((torch.zeros_like(ph, dtype=torch.bool), torch.ones_like(pv, dtype=torch.bool)))
-    p1 = p0 + torch.where(vert, w, 1)
-    return p0, p1, vert
+def _silhouette_edges(scr: torch.Tensor, vi: torch.Tensor, op: torch.Tensor) -> torch.Tensor:
+    """[N, 3] bool: edge k (vertices k+1, k+2) of each triangle is a silhouette in screen space.
+
+    True when the vertex across the edge (``op``; the triangle's own vertex k where the edge is a
+    boundary) lies on the same side of the edge as the triangle itself, i.e. the surface folds there.
+    ``scr`` [N_v, 2] screen positions, ``vi`` / ``op`` [N, 3] vertex rows.
+    """
+    p = scr[vi]  # [N, 3, 2]
+    o = scr[op]
+    x, y = p[..., 0], p[..., 1]
+    bb = (x[:, 1] - x[:, 0]) * (y[:, 2] - y[:, 0]) - (x[:, 2] - x[:, 0]) * (y[:, 1] - y[:, 0])
+    k1, k2 = (1, 2, 0), (2, 0, 1)
+    ox, oy = o[..., 0], o[..., 1]
+    wing = (x[:, k1] - ox) * (y[:, k2] - oy) - (x[:, k2] - ox) * (y[:, k1] - oy)
+    return _same_sign(wing, bb[:, None])
 
 
 def _same_sign(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.signbit(a) == torch.signbit(b)
+
+
+def _candidate_pairs(
+    tid: torch.Tensor, has_sil: torch.Tensor, h: int, w: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Adjacent pixel pairs (p0, p1) with different triangle ids where either triangle has a silhouette edge.
+
+    ``tid`` [B*H*W] int64 (0 = background), ``has_sil`` [F + 1] bool indexed by ``tid``. Returns flat
+    indices p0, p1 = p0 + 1 (horizontal) or p0 + W (vertical) and a bool 'vertical' flag.
+    """
+    t = tid.view(-1, h, w)
+    s = has_sil.index_select(0, tid).view(-1, h, w)
+    hmask = (t[:, :, :-1] != t[:, :, 1:]) & (s[:, :, :-1] | s[:, :, 1:])
+    vmask = (t[:, :-1, :] != t[:, 1:, :]) & (s[:, :-1, :] | s[:, 1:, :])
+    bh, rh, ch = torch.nonzero(hmask, as_tuple=True)
+    bv, rv, cv = torch.nonzero(vmask, as_tuple=True)
+    ph = (bh * h + rh) * w + ch
+    pv = (bv * h + rv) * w + cv
+    p0 = torch.cat((ph, pv))
+    vert = torch.cat((torch.zeros_like(ph, dtype=torch.bool), torch.ones_like(pv, dtype=torch.bool)))
+    return p0, p0 + torch.where(vert, w, 1), vert
+
+
+def _screen(pflat: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Screen positions [N_v, 2] in pixels (pixel centres at i + 0.5), differentiable."""
+    inv = 1.0 / pflat[:, 3]
+    return torch.stack(((pflat[:, 0] * inv + 1.0) * (0.5 * w), (pflat[:, 1] * inv + 1.0) * (0.5 * h)), 1)
 
 
 def antialias_torch(
@@ -87,69 +116,69 @@ def antialias_torch(
 ) -> torch.Tensor:
     """Antialias ``color`` [B,H,W,C] at silhouettes of the mesh rasterized into ``rast`` (see module doc)."""
     b, h, w, c = color.shape
+    f = tri.shape[0]
     flat_r = rast.detach().reshape(-1, 4)
     tid = flat_r[:, 3].long()
-    p0, p1, vert = _pairs(tid, h, w)
     col = color.reshape(-1, c)
-    if p0.numel() == 0:
-        return color.clone()
-    t0, t1 = tid[p0], tid[p1]
-    z0, z1 = flat_r[p0, 2], flat_r[p1, 2]
-    use1 = (t0 == 0) | ((t1 > 0) & ~(z0 < z1))
-    own = torch.where(use1, p1, p0)
-    ds = torch.where(use1, -1.0, 1.0).to(pos.dtype)
-    tri_idx = torch.where(use1, t1, t0) - 1
-    vi = tri[tri_idx]  # [N, 3]
-    op = topology.opposite.to(tri.device)[tri_idx]
-    op = torch.where(op < 0, vi, op)
-    if pos.dim() == 3:
-        base = (own // (h * w))[:, None] * pos.shape[1]
-        vi, op = vi + base, op + base
     pflat = pos.reshape(-1, 4)
     if pos_gradient_boost != 1.0:
         pflat = pflat * pos_gradient_boost - pflat.detach() * (pos_gradient_boost - 1.0)
+    scr = _screen(pflat, h, w)
+    opp = topology.opposite.to(tri.device)
+    # per (image, triangle): which edges are silhouettes (instanced mode: one set per image)
+    nb = pos.shape[0] if pos.dim() == 3 else 1
+    vbase = (torch.arange(nb, device=tri.device) * (pos.shape[1] if pos.dim() == 3 else 0))[:, None, None]
+    vi_all = (tri[None] + vbase).reshape(-1, 3)
+    op_all = (torch.where(opp < 0, tri, opp)[None] + vbase).reshape(-1, 3)
+    with torch.no_grad():
+        sil = _silhouette_edges(scr.detach(), vi_all, op_all)  # [nb * F, 3]
+        # has_sil indexed by triangle id + 1; instanced mode: a triangle counts if it folds in any image
+        has_sil = torch.cat((torch.zeros(1, dtype=torch.bool, device=tid.device),
+                             sil.any(1).view(nb, f).any(0)))
+        p0, p1, vert = _candidate_pairs(tid, has_sil, h, w)
+    if p0.numel() == 0:
+        return color.clone()
+    with torch.no_grad():
+        t0, t1 = tid.index_select(0, p0), tid.index_select(0, p1)
+        z0, z1 = flat_r[p0, 2], flat_r[p1, 2]
+        use1 = (t0 == 0) | ((t1 > 0) & ~(z0 < z1))
+        own = torch.where(use1, p1, p0)
+        ds = torch.where(use1, -1.0, 1.0).to(pos.dtype)
+        img_of_pixel = own // (h * w) if pos.dim() == 3 else torch.zeros_like(own)
+        inst = img_of_pixel * f + torch.where(use1, t1, t0) - 1
+        vi = vi_all.index_select(0, inst)  # [N, 3]
+        sil_k = sil.index_select(0, inst)  # [N, 3]
+        ox = (own % w).to(pos.dtype) + 0.5
+        oy = ((own // w) % h).to(pos.dtype) + 0.5
     # pixel-space coords relative to the occluder pixel centre; vertical pairs swap x and y
-    ox = (own % w).to(pos.dtype) + 0.5
-    oy = ((own // w) % h).to(pos.dtype) + 0.5
-    pv = pflat[vi]  # [N, 3, 4]
-    sx = (pv[..., 0] / pv[..., 3] + 1.0) * (0.5 * w) - ox[:, None]
-    sy = (pv[..., 1] / pv[..., 3] + 1.0) * (0.5 * h) - oy[:, None]
+    pv = scr[vi]  # [N, 3, 2]
+    sx = pv[..., 0] - ox[:, None]
+    sy = pv[..., 1] - oy[:, None]
     x = torch.where(vert[:, None], sy, sx)
     y = torch.where(vert[:, None], sx, sy)
-    with torch.no_grad():
-        po = pflat.detach()[op]
-        oxs = (po[..., 0] / po[..., 3] + 1.0) * (0.5 * w) - ox[:, None]
-        oys = (po[..., 1] / po[..., 3] + 1.0) * (0.5 * h) - oy[:, None]
-        qx = torch.where(vert[:, None], oys, oxs)
-        qy = torch.where(vert[:, None], oxs, oys)
-        xd, yd = x.detach(), y.detach()
-        k1, k2 = (1, 2, 0), (2, 0, 1)
-        bb = (xd[:, 1] - xd[:, 0]) * (yd[:, 2] - yd[:, 0]) - (xd[:, 2] - xd[:, 0]) * (yd[:, 1] - yd[:, 0])
-        wing = (xd[:, k1] - qx) * (yd[:, k2] - qy) - (xd[:, k2] - qx) * (yd[:, k1] - qy)  # [N, 3]
-        silhouette = _same_sign(wing, bb[:, None])
-    # edge k runs from vertex k+1 to k+2; its crossing of the line y = 0 (the pixel-pair segment)
+    # edge k runs from vertex k+1 to k+2; where does it cross the line y = 0 (the pixel-pair segment)?
+    k1, k2 = (1, 2, 0), (2, 0, 1)
     xa, ya, xb, yb = x[:, k1], y[:, k1], x[:, k2], y[:, k2]
     dx, dy = xb - xa, yb - ya
     with torch.no_grad():
         crosses = ~_same_sign(ya.detach(), yb.detach())
         dyd = torch.where(crosses, dy.detach(), torch.ones_like(dy))
-        rd = ds[:, None] * (xa.detach() * dyd - ya.detach() * torch.where(crosses, dx.detach(), 0.0)) / dyd
+        rd = ds[:, None] * (xa.detach() - ya.detach() * torch.where(crosses, dx.detach(), 0.0) / dyd)
         rd = torch.where(crosses, rd, torch.full_like(rd, -torch.inf))
         k = rd.argmax(1, keepdim=True)
         steep = (dy.detach().abs() >= dx.detach().abs()).gather(1, k).squeeze(1)
-        ok = silhouette.gather(1, k).squeeze(1) & steep & crosses.gather(1, k).squeeze(1)
+        ok = sil_k.gather(1, k).squeeze(1) & steep & crosses.gather(1, k).squeeze(1)
         dsel = rd.gather(1, k).squeeze(1)
         ok &= (dsel > -_EPS) & (dsel < 1.0 + _EPS)
-    keep = torch.nonzero(ok).squeeze(1)
+        keep = torch.nonzero(ok).squeeze(1)
     if keep.numel() == 0:
         return color.clone()
     kk = k[keep]
     xa_, ya_ = xa[keep].gather(1, kk).squeeze(1), ya[keep].gather(1, kk).squeeze(1)
     dx_, dy_ = dx[keep].gather(1, kk).squeeze(1), dy[keep].gather(1, kk).squeeze(1)
-    dc = ds[keep] * (xa_ - ya_ * dx_ / dy_)
-    dc = dc.clamp(0.0, 1.0)
+    dc = (ds[keep] * (xa_ - ya_ * dx_ / dy_)).clamp(0.0, 1.0)
     alpha = ds[keep] * (0.5 - dc)
     q0, q1 = p0[keep], p1[keep]
     target = torch.where(alpha.detach() > 0, q0, q1)
-    delta = alpha[:, None] * (col[q1] - col[q0])
+    delta = alpha[:, None] * (col.index_select(0, q1) - col.index_select(0, q0))
     return torch.index_add(col, 0, target, delta).view(b, h, w, c)
