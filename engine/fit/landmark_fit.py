@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from engine.fit.camera import HEAD_TO_OPENCV_FRONT, axis_angle_to_matrix, intrinsics, project
+from engine.fit.optim import Adam
 from engine.fit.result import StageReport
 
 __all__ = ["LandmarkBasis", "LandmarkFitSettings", "LandmarkFitState", "fit_landmarks", "landmark_weights"]
@@ -21,7 +22,7 @@ __all__ = ["LandmarkBasis", "LandmarkFitSettings", "LandmarkFitState", "fit_land
 class LandmarkBasis:
     """The head model evaluated at the landmark points (N = 478).
 
-    ``mean`` (N, 3); ``shape_incr``/``shape_decr`` (S, N, 3); ``expression`` (E, N, 3); all float32
+    ``mean`` (N, 3) and unit ``normals`` (N, 3) of the template; ``shape_incr``/``shape_decr`` (S, N, 3); ``expression`` (E, N, 3); all float32
     head space. ``shape_low``/``shape_high`` (S,) slider ranges; ``shape_pairs`` (P, 2) left/right
     slider index pairs used by the symmetry prior.
     """
@@ -33,6 +34,7 @@ class LandmarkBasis:
     shape_low: torch.Tensor
     shape_high: torch.Tensor
     shape_pairs: torch.Tensor
+    normals: torch.Tensor
 
     def points(self, shape: torch.Tensor, expression: torch.Tensor) -> torch.Tensor:
         """(N, 3) landmark positions for slider values ``shape`` (S,) and weights ``expression`` (E,)."""
@@ -49,8 +51,8 @@ class LandmarkFitSettings:
     pose_iterations: int = 60
     joint_iterations: int = 240
     learning_rate: float = 0.03
-    shape_prior: float = 2e-4
-    expression_prior: float = 2e-4
+    shape_prior: float = 5e-5
+    expression_prior: float = 5e-5
     symmetry_prior: float = 2e-3
     focal_prior: float = 1e-3
     robust_scale: float = 0.03  # in inter-ocular distances: residuals beyond it count less than squared
@@ -121,22 +123,20 @@ def _loss(state: LandmarkFitState, basis: LandmarkBasis, target: torch.Tensor, w
     focal_reg = (state.log_focal - state.log_focal_prior) ** 2 * settings.focal_prior
     total = data + shape_reg + expr_reg + sym + focal_reg
     mean_px = torch.sqrt(((proj - target) ** 2).sum(-1)).mean()
-    terms = {"landmark": float(data), "shape_prior": float(shape_reg), "expression_prior": float(expr_reg),
-             "symmetry": float(sym), "mean_error_iod": float(mean_px) / iod}
+    terms = {"landmark": data.item(), "shape_prior": shape_reg.item(), "expression_prior": expr_reg.item(),
+             "symmetry": sym.item(), "mean_error_iod": mean_px.item() / iod}
     return total, terms
 
 
-def _run(params: list[torch.Tensor], state: LandmarkFitState, basis: LandmarkBasis, iterations: int, lr: float,
-         closure_args: tuple, progress=None, progress_range=(0.0, 1.0)) -> dict:
-    opt = torch.optim.Adam(params, lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, iterations, eta_min=lr * 0.05)
+def _run(params: list[torch.Tensor], scales: list[float], state: LandmarkFitState, basis: LandmarkBasis,
+         iterations: int, lr: float, closure_args: tuple, progress=None, progress_range=(0.0, 1.0)) -> dict:
+    opt = Adam(params, lr, iterations, scales=scales)
     terms: dict = {}
     for it in range(iterations):
-        opt.zero_grad(set_to_none=True)
+        opt.zero_grad()
         total, terms = _loss(state, basis, *closure_args)
         total.backward()
         opt.step()
-        sched.step()
         with torch.no_grad():
             state.shape.copy_(torch.maximum(torch.minimum(state.shape, basis.shape_high), basis.shape_low))
             state.expression.clamp_(0.0, 1.0)
@@ -146,10 +146,26 @@ def _run(params: list[torch.Tensor], state: LandmarkFitState, basis: LandmarkBas
     return terms
 
 
+def landmark_facing(state: LandmarkFitState, basis: LandmarkBasis, width: int, height: int) -> torch.Tensor:
+    """(N,) cosine between each landmark's template normal and the direction to the camera."""
+    with torch.no_grad():
+        K, R, t = state.camera_matrices(width, height)
+        pts = basis.points(state.shape, state.expression) @ R.T + t
+        normals = basis.normals @ R.T
+        return (normals * -torch.nn.functional.normalize(pts, dim=-1)).sum(-1)
+
+
+def visibility_weight(facing: torch.Tensor) -> torch.Tensor:
+    """1 for surfaces facing the camera (cos > 0.35), falling to 0 at grazing angles (cos < 0.05)."""
+    return ((facing - 0.05) / 0.3).clamp(0.0, 1.0)
+
+
 def fit_landmarks(basis: LandmarkBasis, target: np.ndarray, iod: float, width: int, height: int,
                   weights: torch.Tensor, settings: LandmarkFitSettings = LandmarkFitSettings(),
-                  progress=None) -> tuple[LandmarkFitState, StageReport]:
+                  progress=None) -> tuple[LandmarkFitState, StageReport, torch.Tensor]:
     """Fits pose, focal length, shape sliders and expression weights to (N, 2) pixel landmarks.
+
+    Returns the state, the stage report and the landmark weights used in the end (visibility included).
 
     ``iod`` is the inter-ocular distance in pixels (the error unit). The focal length starts at
     1.5x the longer image side (a ~37 degree field of view) and is pulled back toward it by a weak prior:
@@ -162,17 +178,26 @@ def fit_landmarks(basis: LandmarkBasis, target: np.ndarray, iod: float, width: i
         rotvec=torch.tensor(rvec, dtype=torch.float32, requires_grad=True),
         translation=torch.tensor(tvec, dtype=torch.float32, requires_grad=True),
         log_focal=torch.tensor(np.log(focal0), dtype=torch.float32, requires_grad=True),
-        shape=torch.zeros(basis.shape_incr.shape[0], requires_grad=True),
+        # relu(c) and relu(-c) both have zero gradient at exactly 0: start a hair away from it.
+        shape=torch.full((basis.shape_incr.shape[0],), 1e-4).requires_grad_(True),
         expression=torch.zeros(basis.expression.shape[0], requires_grad=True),
         log_focal_prior=float(np.log(focal0)),
     )
     target_t = torch.as_tensor(target, dtype=torch.float32)
     args = (target_t, weights, iod, width, height, settings)
-    # Translation is in metres while rotations are in radians: scale its step by the depth.
-    _run([state.rotvec, state.translation], state, basis, settings.pose_iterations, settings.learning_rate * 0.5,
-         args, progress, (0.0, 0.2))
-    terms = _run([state.rotvec, state.translation, state.log_focal, state.shape, state.expression], state, basis,
-                 settings.joint_iterations, settings.learning_rate, args, progress, (0.2, 1.0))
+    # Adam steps are ~lr in every coordinate: translation (metres) moves on the scale of the head's size
+    # relative to its depth, so its step is scaled down; rotation in radians takes a third of the step.
+    t_scale = 0.01 * float(tvec[2])
+    _run([state.rotvec, state.translation], [0.3, t_scale], state, basis, settings.pose_iterations,
+         settings.learning_rate, args, progress, (0.0, 0.2))
+    # Landmarks on surfaces that face away from the camera (the far cheek of a turned head) are placed by
+    # MediaPipe on the visible outline, not on their own surface point: let them count less.
+    facing = landmark_facing(state, basis, width, height)
+    weights = weights * visibility_weight(facing)
+    args = (target_t, weights, iod, width, height, settings)
+    terms = _run([state.rotvec, state.translation, state.log_focal, state.shape, state.expression],
+                 [0.1, t_scale * 0.3, 0.3, 1.0, 1.0], state, basis, settings.joint_iterations,
+                 settings.learning_rate, args, progress, (0.2, 1.0))
     report = StageReport("landmarks", settings.pose_iterations + settings.joint_iterations,
                          time.perf_counter() - start, terms)
-    return state, report
+    return state, report, weights

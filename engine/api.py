@@ -1,0 +1,146 @@
+"""The engine's public entry point: ``reconstruct(photo) -> Reconstruction`` and ``write_outputs``.
+
+Data flows one way: photo -> landmarks -> fit -> texture -> assets. Each stage is its own module.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import InputError
+
+__all__ = ["ReconstructOptions", "Reconstruction", "reconstruct", "write_outputs"]
+
+
+@dataclass(frozen=True)
+class ReconstructOptions:
+    """``texture_size`` 1024 or 2048; ``quality`` ``fast``/``best``; ``device`` ``auto``/``cpu``/``cuda``;
+    ``expression`` ``keep`` (head.obj carries the photo's expression) or ``neutral``."""
+
+    texture_size: int = 1024
+    quality: str = "fast"
+    device: str = "auto"
+    expression: str = "keep"
+    with_texture: bool = True
+
+    def __post_init__(self) -> None:
+        if self.texture_size not in (256, 512, 1024, 2048):
+            raise InputError(f"texture size must be 1024 or 2048, got {self.texture_size}")
+        if self.quality not in ("fast", "best"):
+            raise InputError(f"quality must be 'fast' or 'best', got {self.quality!r}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise InputError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
+        if self.expression not in ("keep", "neutral"):
+            raise InputError(f"expression must be 'keep' or 'neutral', got {self.expression!r}")
+
+
+@dataclass
+class Reconstruction:
+    """Everything one reconstruction produced (in memory); ``write_outputs`` puts it on disk."""
+
+    options: ReconstructOptions
+    photo: "Photo"  # noqa: F821 - engine.images.Photo
+    face: "FaceLandmarks"  # noqa: F821
+    fit: "FitResult"  # noqa: F821
+    texture: "TextureResult | None" = None  # noqa: F821
+    timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+class _Timer:
+    def __init__(self, timings: dict[str, float], name: str) -> None:
+        self.timings, self.name = timings, name
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc) -> None:
+        self.timings[self.name] = round(time.perf_counter() - self.start, 4)
+
+
+def reconstruct(photo_path: str | os.PathLike, options: ReconstructOptions = ReconstructOptions(),
+                progress=None) -> Reconstruction:
+    """Photo file -> fitted head (+ texture). Raises :class:`engine.errors.EngineError` subclasses on bad input."""
+    progress = progress or (lambda *a: None)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    progress("load", 0.0, "loading photo")
+    with _Timer(timings, "load_photo"):
+        from engine.images import load_photo
+
+        photo = load_photo(photo_path)
+    progress("landmarks", 0.0, "finding the face")
+    with _Timer(timings, "landmarks"):
+        from engine.landmarks import detect_landmarks
+
+        face = detect_landmarks(photo)
+    progress("landmarks", 1.0, f"{face.face_count} face(s)")
+    with _Timer(timings, "load_model"):
+        import torch
+
+        torch.set_num_threads(max(1, min(os.cpu_count() or 1, 8)))
+        from engine.fit.pipeline import FitSettings, fit_head
+        from engine.head.model import load_head_model
+
+        model = load_head_model()
+    person_mask = None
+    if options.with_texture:
+        with _Timer(timings, "segmentation"):
+            from engine.landmarks import segment_person
+
+            person_mask = segment_person(photo, face)
+    with _Timer(timings, "fit"):
+        fit = fit_head(photo.rgb, face, model, FitSettings.for_quality(options.quality), person_mask, progress)
+    progress("fit", 1.0, f"landmark error {fit.metrics['landmark_error_iod'] * 100:.2f}% IOD")
+    rec = Reconstruction(options=options, photo=photo, face=face, fit=fit, timings=timings,
+                         warnings=list(photo.warnings) + list(face.warnings))
+    if options.with_texture:
+        with _Timer(timings, "texture"):
+            rec.texture = _build_texture(rec, model, person_mask, progress)
+    timings["total"] = round(time.perf_counter() - start, 4)
+    return rec
+
+
+def _build_texture(rec: Reconstruction, model, person_mask, progress):
+    from engine.texture.pipeline import TextureInputs, build_texture
+
+    cam = rec.fit.camera
+    inputs = TextureInputs(
+        photo=(rec.photo.rgb.astype(np.float32) / 255.0) ** 2.2,
+        K=cam.K, R=cam.R, t=cam.t,
+        vertices=rec.fit.vertices_posed,
+        landmarks=rec.face.points,
+        person_mask=person_mask,
+        texture_size=rec.options.texture_size,
+    )
+    return build_texture(inputs, model, progress=progress)
+
+
+def write_outputs(rec: Reconstruction, output: str | os.PathLike, progress=None) -> Path:
+    """Writes every output file into a temporary sibling folder, then renames it to ``output``
+    (an interrupted run never leaves a half-written folder)."""
+    from engine import outputs
+
+    output = Path(output).resolve()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    try:
+        outputs.write_all(rec, tmp, progress)
+        if output.exists():
+            old = output.with_name(f".{output.name}.old-{os.getpid()}")
+            output.rename(old)
+            tmp.rename(output)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(output)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return output

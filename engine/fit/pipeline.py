@@ -1,0 +1,115 @@
+"""The fitting stages end to end: landmarks -> (a) camera/pose/shape/expression -> (b) photometric refinement."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from engine import landmarks as lm
+from engine.fit.camera import Camera
+from engine.fit.corrective import CorrectiveSettings, corrective_offsets
+from engine.fit.correspondence import LandmarkCorrespondence, load_correspondence
+from engine.fit.landmark_fit import (LandmarkBasis, LandmarkFitSettings, fit_landmarks, landmark_facing,
+                                    landmark_weights, visibility_weight)
+from engine.fit.photometric import PhotometricSettings, refine_photometric
+from engine.fit.result import FitResult, StageReport
+from engine.head.model import HeadModel
+from engine.landmarks import FaceLandmarks
+
+__all__ = ["FitSettings", "fit_head", "landmark_basis", "landmark_groups"]
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    landmarks: LandmarkFitSettings = LandmarkFitSettings()
+    photometric: PhotometricSettings | None = PhotometricSettings()
+    corrective: CorrectiveSettings | None = CorrectiveSettings()
+
+    @staticmethod
+    def for_quality(quality: str) -> "FitSettings":
+        """``fast`` (the default, a few seconds on 2 cores) or ``best`` (more iterations, larger render)."""
+        if quality == "best":
+            return FitSettings(LandmarkFitSettings(pose_iterations=100, joint_iterations=500),
+                               PhotometricSettings(iterations=80, resolution=256))
+        return FitSettings()
+
+
+def landmark_groups() -> dict[str, np.ndarray]:
+    return {
+        "face_oval": np.array(lm.FACE_OVAL), "left_eye": np.array(lm.LEFT_EYE),
+        "right_eye": np.array(lm.RIGHT_EYE), "lips": np.array(lm.LIPS_OUTER + lm.LIPS_INNER),
+        "left_iris": np.array(lm.LEFT_IRIS + (lm.LEFT_IRIS_CENTRE,)),
+        "right_iris": np.array(lm.RIGHT_IRIS + (lm.RIGHT_IRIS_CENTRE,)),
+    }
+
+
+def landmark_basis(model: HeadModel, corr: LandmarkCorrespondence) -> LandmarkBasis:
+    """The model's mean, shape and expression deltas evaluated at the 478 landmark points."""
+    ranges = model.shape_ranges
+    return LandmarkBasis(
+        mean=corr.points(model, model.vertices),
+        shape_incr=corr.points(model, model.shape_deltas_pos),
+        shape_decr=corr.points(model, model.shape_deltas_neg),
+        expression=corr.points(model, model.expression_deltas),
+        shape_low=ranges[:, 0].float(),
+        shape_high=ranges[:, 1].float(),
+        shape_pairs=model.symmetric_shape_pairs.long().reshape(-1, 2),
+        normals=torch.nn.functional.normalize(corr.points(model, model.vertex_normals(model.vertices)), dim=-1),
+    )
+
+
+def fit_head(photo_rgb: np.ndarray, face: FaceLandmarks, model: HeadModel, settings: FitSettings = FitSettings(),
+             person_mask: np.ndarray | None = None, progress=None) -> FitResult:
+    """Fits the head to one photo. ``photo_rgb`` (H, W, 3) uint8 sRGB working image; pixels in its frame."""
+    height, width = photo_rgb.shape[:2]
+    corr = load_correspondence()
+    basis = landmark_basis(model, corr)
+    weights = landmark_weights(landmark_groups())
+    state, report_a, weights = fit_landmarks(basis, face.points, face.inter_ocular, width, height, weights,
+                                    settings.landmarks, progress)
+    stages = [report_a]
+    sh_coeffs = albedo_gain = None
+    if settings.photometric is not None and settings.photometric.iterations > 0:
+        sh_coeffs, albedo_gain, report_b = refine_photometric(
+            state, basis, model, photo_rgb, face, weights, settings.photometric, person_mask, progress)
+        stages.append(report_b)
+    return _assemble(state, basis, model, corr, face, width, height, sh_coeffs, albedo_gain, stages,
+                     settings.corrective, weights)
+
+
+def _assemble(state, basis: LandmarkBasis, model: HeadModel, corr: LandmarkCorrespondence, face: FaceLandmarks,
+              width: int, height: int, sh_coeffs, albedo_gain, stages, corrective: CorrectiveSettings | None,
+              weights: torch.Tensor) -> FitResult:
+    with torch.no_grad():
+        K, R, t = state.camera_matrices(width, height)
+        neutral = model.shaped_vertices(state.shape.detach(), None).numpy()
+        posed = model.shaped_vertices(state.shape.detach(), state.expression.detach()).numpy()
+    camera = Camera(K.numpy().astype(np.float64), R.numpy().astype(np.float64), t.detach().numpy().astype(np.float64),
+                    width, height)
+    lm3d = corr.points(model, torch.from_numpy(posed)).numpy().astype(np.float64)
+    parametric_err = np.linalg.norm(camera.project(lm3d) - face.points, axis=1)
+    if corrective is not None:
+        offsets = corrective_offsets(posed, lm3d, face.points - camera.project(lm3d), camera.K, camera.R, camera.t,
+                                     weights=(weights / weights.max()).numpy(), settings=corrective)
+        neutral, posed = neutral + offsets, posed + offsets
+        lm3d = corr.points(model, torch.from_numpy(posed)).numpy().astype(np.float64)
+        stages.append(StageReport("corrective", 1, 0.0, {"max_offset_mm": float(np.abs(offsets).max() * 1000)}))
+    lm2d = camera.project(lm3d)
+    err = np.linalg.norm(lm2d - face.points, axis=1)
+    visible = (visibility_weight(landmark_facing(state, basis, width, height)) > 0.5).numpy()
+    metrics = {
+        "landmark_error_visible_iod": float(err[visible].mean() / face.inter_ocular),
+        "landmarks_visible": int(visible.sum()),
+        "landmark_error_parametric_iod": float(parametric_err.mean() / face.inter_ocular),
+        "landmark_error_iod": float(err.mean() / face.inter_ocular),
+        "landmark_error_px": float(err.mean()),
+        "landmark_error_median_iod": float(np.median(err) / face.inter_ocular),
+        "inter_ocular_px": float(face.inter_ocular),
+        "focal_px": float(K[0, 0]),
+    }
+    return FitResult(camera=camera, vertices_neutral=neutral, vertices_posed=posed,
+                     shape=state.shape.detach().numpy().copy(), expression=state.expression.detach().numpy().copy(),
+                     landmarks_2d=lm2d, landmarks_3d=lm3d.astype(np.float32), sh_coeffs=sh_coeffs, albedo_gain=albedo_gain,
+                     stages=stages, metrics=metrics)
