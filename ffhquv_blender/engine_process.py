@@ -31,6 +31,7 @@ from .errors import EngineFailure, EngineNotFound
 __all__ = [
     "ENV_ENGINE_PYTHON", "ENV_ENGINE_PATH", "BUNDLED_ENGINE_DIRNAME", "ReconstructRequest",
     "EngineLocation", "ProgressEvent", "JobState", "EngineJob", "locate_engine", "run_to_completion",
+    "STAGE_WEIGHTS", "overall_fraction",
 ]
 
 ENV_ENGINE_PYTHON = "FFHQUV_ENGINE_PYTHON"
@@ -38,6 +39,11 @@ ENV_ENGINE_PATH = "FFHQUV_ENGINE_PATH"
 # build.py copies the repository's ``engine/`` package to ``<add-on>/vendor/engine``.
 BUNDLED_ENGINE_DIRNAME = "vendor"
 
+# The engine reports a fraction per stage; these weights turn (stage, fraction) into one overall bar.
+# Unknown stages keep the bar where it is (it never moves backwards).
+STAGE_WEIGHTS: tuple[tuple[str, float], ...] = (
+    ("load", 0.02), ("landmarks", 0.06), ("fit", 0.22), ("refine", 0.25), ("texture", 0.35), ("write", 0.10),
+)
 _STDERR_TAIL_LINES = 40
 _GRACE_S = 0.3       # after the cooperative cancel line, before SIGTERM
 _TERM_WAIT_S = 0.5   # after SIGTERM, before SIGKILL
@@ -132,13 +138,15 @@ def locate_engine(
 
 @dataclass(frozen=True)
 class ProgressEvent:
-    """One progress line. ``fraction`` in [0, 1]; ``output`` set on "done"; ``kind`` on "error"."""
+    """One progress line. ``fraction`` in [0, 1] (of the stage); ``output`` and ``warnings`` on "done";
+    ``kind`` (the engine's error class name) on "error"."""
 
     stage: str
     fraction: float
     message: str = ""
     output: str | None = None
     kind: str | None = None
+    warnings: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, line: str) -> "ProgressEvent | None":
@@ -158,11 +166,25 @@ class ProgressEvent:
             fraction = 0.0
         output = obj.get("output")
         kind = obj.get("kind")
+        warnings = obj.get("warnings")
         return cls(
             stage=obj["stage"], fraction=fraction, message=str(obj.get("message", "") or ""),
             output=str(output) if output is not None else None,
             kind=str(kind) if kind is not None else None,
+            warnings=tuple(str(w) for w in warnings) if isinstance(warnings, list) else (),
         )
+
+
+def overall_fraction(stage: str, fraction: float, previous: float = 0.0) -> float:
+    """Overall progress in [0, 1] from a per-stage fraction (see STAGE_WEIGHTS); never below ``previous``."""
+    if stage == "done":
+        return 1.0
+    start = 0.0
+    for name, weight in STAGE_WEIGHTS:
+        if name == stage:
+            return max(previous, min(1.0, start + weight * fraction))
+        start += weight
+    return previous
 
 
 class JobState(Enum):
@@ -182,7 +204,8 @@ class EngineJob:
     """A running engine process. Create with :meth:`start`; use from one (Blender's main) thread.
 
     Public read-only state: ``state``, ``stage``, ``fraction``, ``message``, ``output_dir`` (set when
-    DONE), ``failure`` (set when FAILED), ``started_at`` (``time.monotonic()``), ``request``.
+    DONE), ``failure`` (set when FAILED), ``started_at`` (``time.monotonic()``), ``request``,
+    ``overall`` (progress over all stages, for one bar), ``warnings`` (from the "done" line).
     """
 
     request: ReconstructRequest
@@ -194,14 +217,20 @@ class EngineJob:
     message: str = ""
     output_dir: Path | None = None
     failure: EngineFailure | None = None
+    overall: float = 0.0
+    warnings: tuple[str, ...] = ()
     _events: "queue.Queue[ProgressEvent | _Exited]" = field(default_factory=queue.Queue)
     _stderr_tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=_STDERR_TAIL_LINES))
     _threads: list[threading.Thread] = field(default_factory=list)
 
     @classmethod
     def start(cls, location: EngineLocation, request: ReconstructRequest) -> "EngineJob":
-        """Spawn the engine. Raises :class:`EngineNotFound` if the interpreter cannot be executed."""
-        request.output_dir.mkdir(parents=True, exist_ok=True)
+        """Spawn the engine. Raises :class:`EngineNotFound` if the interpreter cannot be executed.
+
+        The working directory is the engine's source folder: ``python -m`` puts the working directory
+        first on ``sys.path``, and Blender's may contain anything (even another ``engine`` folder).
+        """
+        request.output_dir.parent.mkdir(parents=True, exist_ok=True)  # the engine creates the folder itself
         kwargs: dict = {}
         if os.name == "posix":
             kwargs["start_new_session"] = True  # own process group: a kill reaches helpers too
@@ -212,7 +241,8 @@ class EngineJob:
             proc = subprocess.Popen(
                 location.command(request), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE, env=location.environment(), text=True, encoding="utf-8",
-                errors="replace", bufsize=1, **kwargs,
+                errors="replace", bufsize=1, cwd=location.pythonpath[0] if location.pythonpath else None,
+                **kwargs,
             )
         except OSError as err:
             raise EngineNotFound(f"Could not start the engine: {err.strerror or err}.") from err
@@ -344,7 +374,9 @@ class EngineJob:
             self._finish_without_verdict(item.returncode)
             return
         self.stage, self.fraction, self.message = item.stage, item.fraction, item.message
+        self.overall = overall_fraction(item.stage, item.fraction, self.overall)
         if item.stage == "done":
+            self.warnings = item.warnings
             if item.output:
                 self.output_dir = Path(item.output)
             else:
@@ -368,16 +400,18 @@ class EngineJob:
 def run_to_completion(
     location: EngineLocation,
     request: ReconstructRequest,
-    on_event: Callable[[ProgressEvent], None] | None = None,
+    on_event: Callable[[EngineJob, ProgressEvent], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
     timeout: float | None = None,
-) -> Path:
-    """Run the engine synchronously and return its output folder.
+) -> EngineJob:
+    """Run the engine synchronously; returns the finished job (``state`` DONE, ``output_dir`` set).
 
+    ``on_event(job, event)`` is called for every progress line (``job.overall`` is up to date).
     Raises :class:`EngineFailure` (engine error, crash, timeout or cancel) with the engine's message.
     """
     job = EngineJob.start(location, request)
-    state = job.wait(timeout=timeout, on_event=on_event, should_cancel=should_cancel)
+    callback = None if on_event is None else (lambda event: on_event(job, event))
+    state = job.wait(timeout=timeout, on_event=callback, should_cancel=should_cancel)
     if state is JobState.RUNNING:
         job.cancel()
         raise EngineFailure(f"The engine did not finish within {timeout:.0f} s.", kind="Timeout")
@@ -386,5 +420,4 @@ def run_to_completion(
     if state is JobState.FAILED:
         assert job.failure is not None
         raise job.failure
-    assert job.output_dir is not None
-    return job.output_dir
+    return job

@@ -89,20 +89,21 @@ def _output_folder(prefs: PreferenceValues, stem: str) -> Path:
 
 
 def _photo_from_image(image: bpy.types.Image, folder: Path) -> Path:
-    """A file for an image datablock: its own file when clean on disk, else a PNG copy in ``folder``."""
+    """A file for an image datablock: its own file when clean on disk, else a copy beside ``folder``
+    (the engine wants its output folder empty)."""
     path = Path(bpy.path.abspath(image.filepath, library=image.library)) if image.filepath else None
     if path is not None and path.is_file() and image.packed_file is None and not image.is_dirty:
         return path
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
     if image.packed_file is not None and path is not None and path.suffix:
-        out = folder / f"input_photo{path.suffix.lower()}"
+        out = folder.parent / f"{folder.name}_photo{path.suffix.lower()}"
         out.write_bytes(image.packed_file.data)
         return out
     if not image.has_data or image.size[0] == 0:
         raise UserInputError(MSG.IMAGE_NO_PIXELS.format(name=image.name))
     copy = image.copy()
     try:
-        out = folder / "input_photo.png"
+        out = folder.parent / f"{folder.name}_photo.png"
         copy.filepath_raw, copy.file_format = str(out), "PNG"
         copy.save()
     finally:
@@ -136,7 +137,7 @@ def build_request(settings: bpy.types.PropertyGroup, prefs: PreferenceValues) ->
 def _show_progress(wm: bpy.types.WindowManager, job: EngineJob) -> None:
     state = getattr(wm, PROP.WM_JOB)
     state.running = job.running
-    state.fraction, state.stage, state.message = job.fraction, job.stage, job.message[:200]
+    state.fraction, state.stage, state.message = job.overall, job.stage, job.message[:200]
 
 
 def _redraw_sidebars() -> None:
@@ -193,6 +194,8 @@ def tick_active_job() -> float | None:
             _run_import(active.scene_name, job.output_dir, active.options)
         except RuntimeError as err:  # the import operator reported an error (already shown)
             state.error = str(err).strip().splitlines()[-1]
+        for warning in job.warnings:
+            _report_later(warning, "WARNING")
     elif job.state is JobState.FAILED and job.failure is not None:
         state.error = job.failure.user_message()
         _report_later(state.error, "ERROR")
@@ -281,25 +284,27 @@ class FFHQUV_OT_reconstruct(bpy.types.Operator):
         wm = context.window_manager
         state = getattr(wm, PROP.WM_JOB)
 
-        def on_event(event: ProgressEvent) -> None:
-            state.running, state.fraction, state.stage, state.message = True, event.fraction, event.stage, event.message[:200]
+        def on_event(job: EngineJob, event: ProgressEvent) -> None:
+            _show_progress(wm, job)
             if bpy.app.background:
-                print(f"FFHQ-UV: {event.stage} {100 * event.fraction:.0f}% {event.message}", flush=True)
+                print(f"FFHQ-UV: {event.stage} {100 * job.overall:.0f}% {event.message}", flush=True)
 
-        started = time.monotonic()
         try:
-            folder = engine_process.run_to_completion(location, request, on_event=on_event)
+            job = engine_process.run_to_completion(location, request, on_event=on_event)
         except AddonError as err:
             state.running, state.error = False, err.user_message()
             self.report({"ERROR"}, state.error)
             return {"CANCELLED"}
         state.running = False
+        assert job.output_dir is not None
         try:
-            _run_import(context.scene.name, folder, options)
+            _run_import(context.scene.name, job.output_dir, options)
         except RuntimeError as err:
             self.report({"ERROR"}, str(err).strip().splitlines()[-1])
             return {"CANCELLED"}
-        self.report({"INFO"}, MSG.DONE.format(name=state.last_result, seconds=time.monotonic() - started))
+        for warning in job.warnings:
+            self.report({"WARNING"}, warning)
+        self.report({"INFO"}, MSG.DONE.format(name=state.last_result, seconds=job.elapsed_s))
         return {"FINISHED"}
 
 

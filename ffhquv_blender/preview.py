@@ -23,6 +23,7 @@ from .names import LIGHT_PRESETS, PROP
 __all__ = ["PreviewSheet", "render_tile", "render_preview_sheet", "head_objects", "default_sheet_path"]
 
 SHEET_IMAGE_TAG = "ffhquv_sheet"
+TILE_BACKGROUND = np.array([0.30, 0.30, 0.31], np.float32)  # display-encoded grey behind the head
 _LABELS = {p[0]: p[1] for p in LIGHT_PRESETS}
 
 
@@ -57,6 +58,7 @@ def _restored_render_state(scene: bpy.types.Scene) -> Iterator[None]:
         fmt=render.image_settings.file_format, mode=render.image_settings.color_mode,
         transparent=render.film_transparent, camera=scene.camera, world=scene.world,
         samples=cycles.samples, denoise=cycles.use_denoising, device=cycles.device,
+        prefilter=cycles.denoising_prefilter, quality=getattr(cycles, "denoising_quality", None),
         eevee_samples=scene.eevee.taa_render_samples,
         rig={c.name: c.hide_render for c in bpy.data.collections if c.get(lighting.PRESET_TAG)},
     )
@@ -71,6 +73,9 @@ def _restored_render_state(scene: bpy.types.Scene) -> Iterator[None]:
         render.film_transparent = saved["transparent"]
         scene.camera, scene.world = saved["camera"], saved["world"]
         cycles.samples, cycles.use_denoising, cycles.device = saved["samples"], saved["denoise"], saved["device"]
+        cycles.denoising_prefilter = saved["prefilter"]
+        if saved["quality"] is not None:
+            cycles.denoising_quality = saved["quality"]
         scene.eevee.taa_render_samples = saved["eevee_samples"]
         for name, hidden in saved["rig"].items():
             if name in bpy.data.collections:
@@ -97,7 +102,7 @@ def _portrait_camera(scene: bpy.types.Scene, frame: lighting.HeadFrame) -> Itera
 
 
 def render_tile(scene: bpy.types.Scene, path: Path) -> np.ndarray:
-    """Render the scene's camera to ``path`` (PNG) and return (H, W, 4) float32, row 0 = top."""
+    """Render the scene's camera to ``path`` (PNG) and return (H, W, 4) float32 over a grey background, row 0 = top."""
     scene.render.filepath = str(path)
     scene.render.image_settings.file_format = "PNG"
     scene.render.image_settings.color_mode = "RGBA"
@@ -109,7 +114,12 @@ def render_tile(scene: bpy.types.Scene, path: Path) -> np.ndarray:
         image.pixels.foreach_get(pixels)
     finally:
         bpy.data.images.remove(image)
-    return pixels.reshape(h, w, 4)[::-1].copy()
+    tile = pixels.reshape(h, w, 4)[::-1]
+    alpha = tile[..., 3:4]
+    out = np.empty_like(tile)
+    out[..., :3] = tile[..., :3] * alpha + TILE_BACKGROUND * (1.0 - alpha)
+    out[..., 3] = 1.0
+    return out
 
 
 def _configure(scene: bpy.types.Scene, engine: str, tile: int, samples: int) -> None:
@@ -118,10 +128,13 @@ def _configure(scene: bpy.types.Scene, engine: str, tile: int, samples: int) -> 
     render.resolution_x = render.resolution_y = tile
     render.resolution_percentage = 100
     render.pixel_aspect_x = render.pixel_aspect_y = 1.0
-    render.film_transparent = False
+    render.film_transparent = True  # tiles are composited over a neutral grey (the HDRIs are blurry)
     scene.cycles.samples = samples
     scene.cycles.device = "CPU"
     scene.cycles.use_denoising = bool(getattr(bpy.app.build_options, "openimagedenoise", False))
+    if hasattr(scene.cycles, "denoising_quality"):  # Blender 4.1+: fast OIDN keeps texture detail at 16 spp
+        scene.cycles.denoising_quality = "FAST"
+    scene.cycles.denoising_prefilter = "NONE"
     scene.eevee.taa_render_samples = samples
 
 

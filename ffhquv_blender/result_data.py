@@ -104,8 +104,14 @@ def load_result(folder: Path) -> EngineResult:
     if not albedo.is_file():
         raise ResultFormatError(f"The engine output folder is missing {ALBEDO_FILE}: {folder}")
     optional = {name: (folder / name if (folder / name).is_file() else None) for name in (NORMAL_FILE, ROUGHNESS_FILE)}
+    params = load_params(folder / PARAMS_FILE)
+    expression = params.raw.get("expression")
+    options = params.raw.get("options") if isinstance(params.raw.get("options"), dict) else {}
+    neutral = params.raw.get("head_obj_expression", options.get("expression")) == "neutral"
+    fallback = ({str(k): float(v) for k, v in expression.items()}
+                if isinstance(expression, dict) and not neutral else {})
     return EngineResult(
-        folder=folder, mesh=load_head_mesh(folder / MESH_FILE), params=load_params(folder / PARAMS_FILE),
+        folder=folder, mesh=load_head_mesh(folder / MESH_FILE, fallback), params=params,
         albedo=albedo, normal=optional[NORMAL_FILE], roughness=optional[ROUGHNESS_FILE],
     )
 
@@ -123,8 +129,12 @@ def _array(data: "np.lib.npyio.NpzFile", key: str, path: Path, ndim: int) -> np.
     return arr
 
 
-def load_head_mesh(path: Path) -> HeadMesh:
-    """Read ``head_mesh.npz`` (see MESH_NPZ.md) and check shapes, index ranges and the expression model."""
+def load_head_mesh(path: Path, fallback_weights: dict[str, float] | None = None) -> HeadMesh:
+    """Read ``head_mesh.npz`` (see MESH_NPZ.md) and check shapes, index ranges and the expression model.
+
+    ``fallback_weights`` (name -> weight, e.g. params.json "expression") is used when the npz has no
+    ``expression_weights`` array.
+    """
     path = Path(path)
     if not path.is_file():
         raise ResultFormatError(f"The engine output folder is missing {path.name}: {path.parent}")
@@ -141,8 +151,10 @@ def load_head_mesh(path: Path) -> HeadMesh:
         part_names = tuple(str(n) for n in _array(data, "part_names", path, 1))
         names = tuple(str(n) for n in _array(data, "blendshape_names", path, 1))
         deltas = _array(data, "blendshape_deltas", path, 3).astype(np.float32)
-        weights = (data["expression_weights"].astype(np.float32) if "expression_weights" in data.files
-                   else np.zeros(len(names), np.float32))
+        if "expression_weights" in data.files:
+            weights = data["expression_weights"].astype(np.float32)
+        else:
+            weights = np.array([(fallback_weights or {}).get(n, 0.0) for n in names], np.float32)
     n_verts, n_faces = verts.shape[0], faces.shape[0]
     checks = (
         (verts.shape[1] == 3, "'vertices' must be (V, 3)"),

@@ -185,9 +185,10 @@ def _import_part(base: str, part: str, part_id: int, mesh: HeadMesh, neutral: np
     origin = neutral[used].mean(axis=0)
     name = f"{base}_{part}"
     part_mesh = _build_mesh(name, neutral[used] - origin, faces, uvs)
-    obj = _new_object(name, part_mesh, collection, part, result.folder, np.zeros(3))
+    # The head is unrotated and unscaled, so the child's local location is the offset between origins
+    # (set directly: the head's matrix_world is not evaluated yet at this point).
+    obj = _new_object(name, part_mesh, collection, part, result.folder, origin - np.asarray(head.location))
     obj.parent = head
-    obj.matrix_world = Matrix.Translation(tuple(float(c) for c in origin))
     if part.startswith("eye"):
         material = materials.make_eye_material(f"{name}_material", result.params.eye_color_srgb)
     elif part.startswith("teeth"):

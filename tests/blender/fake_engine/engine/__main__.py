@@ -72,7 +72,8 @@ def main() -> int:
         if fail == "crash" and stage == "fit":
             print("Traceback (most recent call last):\nRuntimeError: fake crash in fit", file=sys.stderr, flush=True)
             return 1
-        time.sleep(delay)
+        if stop.wait(delay):
+            return 130
     out = make_fake_output(args.output, args.photo, args.texture_size, args.expression)
     emit(stage="done", fraction=1.0, output=str(out.resolve()))
     return 0
