@@ -29,6 +29,11 @@ fi
 .venv/bin/python -m pip install -q --no-deps -r requirements-nodeps.txt
 .venv/bin/python -m pip install -q --no-deps -e .
 
+# The Khronos glTF validator (npm) checks every head.glb in the tests.
+if command -v npm >/dev/null; then
+  npm install --prefix tools/gltf --no-audit --no-fund --silent >/dev/null
+fi
+
 if [ "$want_photos" = 1 ]; then
   .venv/bin/python tools/fetch_test_photos.py
 fi

@@ -1,0 +1,137 @@
+"""The `ffhquv reconstruct` command as a user runs it: real photos, real engine, files on disk."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.photos import photo_path
+
+ROOT = Path(__file__).resolve().parents[1]
+GLTF_VALIDATOR = ROOT / "tools" / "gltf" / "validate.mjs"
+
+
+def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "engine", *args], cwd=cwd, capture_output=True, text=True,
+                          env=env, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def astronaut_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "astronaut"
+    proc = run_cli("reconstruct", str(photo_path("astronaut")), "-o", str(out), "--texture-size", "1024",
+                   "--progress", "json")
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    assert lines[-1]["stage"] == "done" and Path(lines[-1]["output"]) == out.resolve()
+    stages = {rec["stage"] for rec in lines}
+    assert {"landmarks", "fit", "write", "done"} <= stages
+    assert all(0.0 <= rec["fraction"] <= 1.0 for rec in lines)
+    return out
+
+
+def test_output_folder_has_every_file(astronaut_out: Path) -> None:
+    names = {p.name for p in astronaut_out.iterdir()}
+    assert {"head.obj", "head.mtl", "head_mesh.npz", "head.glb", "params.json", "overlay.png", "albedo.png",
+            "normal.png", "roughness.png", "relit.png"} <= names
+    assert not [p for p in astronaut_out.parent.iterdir() if p.name.startswith(".")], "temporary folder left"
+
+
+def test_params_camera_reprojects_the_landmarks(astronaut_out: Path) -> None:
+    params = json.loads((astronaut_out / "params.json").read_text())
+    K, R, t = (np.array(params[k]) for k in ("K", "R", "t"))
+    X = np.array(params["landmarks478_3d"])
+    proj = (X @ R.T + t) @ K.T
+    pixels = proj[:, :2] / proj[:, 2:]
+    assert np.allclose(pixels, np.array(params["landmarks478"]), atol=1e-3)
+    detected = np.array(params["landmarks478_detected"])
+    iod = np.linalg.norm(detected[[33, 133]].mean(0) - detected[[362, 263]].mean(0))
+    error = np.linalg.norm(pixels - detected, axis=1).mean() / iod
+    assert error < 0.015, f"mean landmark error {error:.2%} of the inter-ocular distance"
+    assert params["image_size"] == [512, 512]
+    assert np.allclose(R @ R.T, np.eye(3), atol=1e-5) and np.linalg.det(R) > 0
+    assert len(params["shape"]) > 100 and len(params["expression"]) == 52
+
+
+def test_head_obj_matches_params(astronaut_out: Path) -> None:
+    """The 3D landmarks in params.json lie on head.obj's surface (same coordinates)."""
+    verts = np.array([[float(x) for x in line.split()[1:4]]
+                      for line in (astronaut_out / "head.obj").read_text().splitlines() if line.startswith("v ")])
+    assert "map_Kd albedo.png" in (astronaut_out / "head.mtl").read_text()
+    X = np.array(json.loads((astronaut_out / "params.json").read_text())["landmarks478_3d"])
+    nearest = np.sqrt(((X[:, None, :] - verts[None, :, :]) ** 2).sum(-1)).min(1)
+    assert np.median(nearest) < 0.006  # within a triangle of the mesh (metres)
+    mesh = np.load(astronaut_out / "head_mesh.npz")
+    assert np.allclose(mesh["vertices"], verts, atol=1e-5)
+    assert mesh["blendshape_deltas"].shape == (52, len(verts), 3)
+
+
+@pytest.mark.skipif(shutil.which("node") is None or not (GLTF_VALIDATOR.parent / "node_modules").exists(),
+                    reason="the Khronos glTF validator (npm gltf-validator) is not installed: tools/setup.sh")
+def test_glb_passes_the_khronos_validator(astronaut_out: Path) -> None:
+    proc = subprocess.run(["node", str(GLTF_VALIDATOR), str(astronaut_out / "head.glb")], capture_output=True,
+                          text=True, timeout=120)
+    report = json.loads(proc.stdout)
+    assert report["issues"]["numErrors"] == 0, report["issues"]["messages"][:5]
+    info = report["info"]
+    assert info["hasTextures"] and info["hasMorphTargets"] and info["materialCount"] >= 2
+
+
+def user_error(proc: subprocess.CompletedProcess, code: int, words: str) -> None:
+    assert proc.returncode == code, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    messages = [line for line in proc.stderr.splitlines() if line.startswith("ffhquv:")]
+    assert len(messages) == 1 and words.lower() in messages[0].lower(), proc.stderr
+
+
+def test_missing_photo(tmp_path: Path) -> None:
+    user_error(run_cli("reconstruct", str(tmp_path / "nope.jpg"), "-o", str(tmp_path / "out")), 2, "nope.jpg")
+    assert not (tmp_path / "out").exists()
+
+
+def test_not_an_image(tmp_path: Path) -> None:
+    fake = tmp_path / "notes.jpg"
+    fake.write_text("this is not a photo")
+    user_error(run_cli("reconstruct", str(fake), "-o", str(tmp_path / "out")), 2, "notes.jpg")
+    assert not (tmp_path / "out").exists()
+
+
+def test_no_face(tmp_path: Path) -> None:
+    from PIL import Image
+
+    y, x = np.mgrid[0:300, 0:400]
+    Image.fromarray(np.stack([x % 256, y % 256, (x + y) % 256], -1).astype(np.uint8)).save(tmp_path / "wall.png")
+    user_error(run_cli("reconstruct", str(tmp_path / "wall.png"), "-o", str(tmp_path / "out")), 3, "no face")
+    assert not (tmp_path / "out").exists()
+
+
+def test_existing_output_is_not_overwritten(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep me")
+    user_error(run_cli("reconstruct", "--demo", "-o", str(out)), 2, "already exists")
+    assert (out / "mine.txt").read_text() == "keep me"
+
+
+def test_failed_write_leaves_no_half_written_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """write_outputs builds in a temporary sibling and renames at the end; a failure mid-way removes it."""
+    from engine import api, outputs
+    from tests.test_fit import fitted_astronaut  # noqa: F401 - reuse the in-process fit
+
+    rec = fitted_astronaut()
+
+    def broken(rec, folder, progress=None):
+        (folder / "head.obj").write_text("partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(outputs, "write_all", broken)
+    with pytest.raises(OSError):
+        api.write_outputs(rec, tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
