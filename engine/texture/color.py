@@ -7,11 +7,12 @@ Every function accepts numpy arrays or CPU torch tensors and returns the kind it
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import cv2
 import numpy as np
-from scipy.stats import norm
 
 from engine.texture._arrays import ArrayLike, ShapeError, check_image, check_mask, is_torch, like, to_numpy
 
@@ -37,20 +38,28 @@ def _check_last3(a: np.ndarray, name: str) -> None:
         raise ShapeError(f"{name} must have a last axis of size 3, got shape {tuple(a.shape)}.")
 
 
+def _pow(a: np.ndarray, e: float) -> np.ndarray:
+    """``a ** e`` for float32 ``a >= 0`` of any shape (OpenCV's vectorised pow, ~5x numpy's)."""
+    flat = np.ascontiguousarray(a, dtype=np.float32).reshape(-1, 1)
+    return cv2.pow(flat, e).reshape(a.shape) if flat.size else flat.reshape(a.shape)
+
+
 def srgb_to_linear(x: ArrayLike) -> ArrayLike:
     """sRGB-encoded values in [0, 1] (any shape) -> linear values (IEC 61966-2-1 piecewise curve).
 
     Values outside [0, 1] are clipped first.
     """
     a = np.clip(to_numpy(x), 0.0, 1.0)
-    out = np.where(a <= 0.04045, a / 12.92, ((a + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    out = np.asarray(_pow((a + np.float32(0.055)) * np.float32(1.0 / 1.055), 2.4))
+    np.copyto(out, a * np.float32(1.0 / 12.92), where=a <= np.float32(0.04045))
     return like(out, x)
 
 
 def linear_to_srgb(x: ArrayLike) -> ArrayLike:
     """Linear values in [0, 1] (any shape) -> sRGB-encoded values in [0, 1]; clips first."""
     a = np.clip(to_numpy(x), 0.0, 1.0)
-    out = np.where(a <= 0.0031308, a * 12.92, 1.055 * a ** (1.0 / 2.4) - 0.055).astype(np.float32)
+    out = np.asarray(_pow(a, 1.0 / 2.4) * np.float32(1.055) - np.float32(0.055))
+    np.copyto(out, a * np.float32(12.92), where=a <= np.float32(0.0031308))
     return like(out, x)
 
 
@@ -188,8 +197,9 @@ def _trimmed_mean_std(x: np.ndarray, trim: float) -> tuple[np.ndarray, np.ndarra
     n = np.maximum(keep.sum(0), 1)
     mean = np.where(keep, x, 0.0).sum(0) / n
     var = np.where(keep, (x - mean) ** 2, 0.0).sum(0) / n
-    z = norm.ppf(1.0 - trim)
-    shrink = 1.0 - 2.0 * z * norm.pdf(z) / (1.0 - 2.0 * trim)  # variance of a truncated normal
+    z = NormalDist().inv_cdf(1.0 - trim)
+    pdf = math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    shrink = 1.0 - 2.0 * z * pdf / (1.0 - 2.0 * trim)  # variance of a normal truncated at +-z
     return mean, np.sqrt(var / shrink)
 
 

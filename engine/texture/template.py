@@ -22,7 +22,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from scipy.spatial import cKDTree
 
 from engine.errors import EngineError
 from engine.texture._arrays import ShapeError
@@ -355,6 +354,8 @@ def _paint_eye(img: np.ndarray, layout: TemplateLayout, part: str, pal: Template
 def _distance_to(layout: TemplateLayout, region: str, where: np.ndarray) -> np.ndarray | None:
     """3D distance (metres) from each texel of ``where`` to the nearest texel of ``region``;
     ``[H, W]`` float32 (inf outside ``where``); None without positions or when ``region`` is empty."""
+    from scipy.spatial import cKDTree  # only the generator needs it; keep loading templates light
+
     if layout.position is None:
         return None
     src = layout.position[(layout.mask(region) > 0.5) & layout.covered]
@@ -388,6 +389,8 @@ def _paint_cavity(img: np.ndarray, layout: TemplateLayout, region: str, rim: str
     if dist is None or layout.position is None:
         _paint(img, deep, m)
         return
+    from scipy.spatial import cKDTree
+
     # The rim's own colour, as painted so far, spread to the cavity by nearest 3D texel.
     rim_sel = (layout.mask(rim) > 0.5) & layout.covered
     rim_pos = layout.position[rim_sel]
