@@ -113,6 +113,22 @@ def test_poisson_matches_direct_solve_with_border_and_many_regions() -> None:
     assert np.abs(got - want).max() < 5e-4
 
 
+def test_poisson_regions_cut_by_another_regions_box_are_solved_once() -> None:
+    """Separate groups with overlapping boxes: the L's box cuts through the bar above it."""
+    rng = np.random.default_rng(5)
+    h, w = 90, 90
+    target = rng.random((h, w, 3), dtype=np.float32)
+    source = rng.random((h, w, 3), dtype=np.float32)
+    mask = np.zeros((h, w), np.float32)
+    mask[8:20, 60:88] = 1  # bar, first in scan order; its rows 19 lie in the L's box
+    mask[20:80, 40:45] = 1  # the L ...
+    mask[76:81, 10:81] = 1
+    mask += _disc((h, w), (50, 20), 6)  # ... and a disc inside the L's box
+    want = _exact_poisson(target, source, mask > 0.5)
+    got = poisson_blend(target, source, mask, tol=1e-5, cluster_gap=3)
+    assert np.abs(got - want).max() < 5e-4
+
+
 def test_poisson_blend_is_seamless_on_a_real_photo() -> None:
     """Paste a shifted patch of the astronaut photo: the seam must look like the photo's own edges."""
     img = _astronaut()

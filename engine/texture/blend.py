@@ -227,18 +227,22 @@ def _solve_laplace(values: np.ndarray, unknown: np.ndarray, tol: float, max_cycl
     return x
 
 
-def _clusters(unknown: np.ndarray, gap: int) -> list[tuple[slice, slice]]:
-    """Bounding boxes (with a 1-px ring) of groups of mask components closer than ``gap`` px."""
+def _clusters(unknown: np.ndarray, gap: int) -> list[tuple[slice, slice, np.ndarray]]:
+    """Groups of mask components closer than ``gap`` px: (rows, cols, the group's unknown texels in
+    that box). Boxes have a 1-px known ring where the image allows; groups never touch each other."""
     u8 = unknown.astype(np.uint8)
-    if gap > 0:
-        u8 = cv2.dilate(u8, np.ones((2 * gap + 1, 2 * gap + 1), np.uint8))
-    n, _, stats, _ = cv2.connectedComponentsWithStats(u8, connectivity=8)
+    grown = cv2.dilate(u8, np.ones((2 * gap + 1, 2 * gap + 1), np.uint8)) if gap > 0 else u8
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
     h, w = unknown.shape
-    boxes = []
+    out = []
     for i in range(1, n):
         x0, y0, bw, bh = stats[i, :4]
-        boxes.append((slice(max(y0 - 1, 0), min(y0 + bh + 1, h)), slice(max(x0 - 1, 0), min(x0 + bw + 1, w))))
-    return boxes
+        rows = slice(max(y0 - 1, 0), min(y0 + bh + 1, h))
+        cols = slice(max(x0 - 1, 0), min(x0 + bw + 1, w))
+        mine = unknown[rows, cols] & (labels[rows, cols] == i)
+        if mine.any():
+            out.append((rows, cols, mine))
+    return out
 
 
 def poisson_blend(
@@ -282,8 +286,7 @@ def poisson_blend(
         return like(out, target)
     if unknown.all():
         return like(s.copy(), target)
-    for rows, cols in _clusters(unknown, cluster_gap):
-        u = unknown[rows, cols]
+    for rows, cols, u in _clusters(unknown, cluster_gap):
         diff = t[rows, cols] - s[rows, cols]
         d = _solve_laplace(diff, u, tol, max_cycles)
         np.copyto(out[rows, cols], s[rows, cols] + d, where=u[..., None])
