@@ -75,7 +75,8 @@ def _preset_world(name: str) -> bpy.types.World:
             return world
     world = bpy.data.worlds.new(title)
     world[PRESET_TAG] = name
-    world.use_nodes = True
+    if bpy.app.version < (5, 0, 0):  # always node-based (and the flag deprecated) from 5.0
+        world.use_nodes = True
     return world
 
 

@@ -69,7 +69,8 @@ def load_image(path: Path, name: str, non_color: bool, pack: bool) -> bpy.types.
 
 def _new_material(name: str) -> tuple[bpy.types.Material, bpy.types.Node, bpy.types.NodeTree]:
     mat = bpy.data.materials.new(name)
-    mat.use_nodes = True
+    if bpy.app.version < (5, 0, 0):  # always node-based (and the flag deprecated) from 5.0
+        mat.use_nodes = True
     tree = mat.node_tree
     bsdf = next(n for n in tree.nodes if n.bl_idname == "ShaderNodeBsdfPrincipled")
     return mat, bsdf, tree

@@ -359,14 +359,21 @@ class FFHQUV_OT_import_result(bpy.types.Operator):
             return {"CANCELLED"}
         state = getattr(context.window_manager, PROP.WM_JOB)
         state.last_result, state.stage, state.fraction = imported.head.name, "done", 1.0
-        view_layer = context.view_layer
-        if scene == context.scene and imported.head.name in view_layer.objects:
-            for obj in view_layer.objects:
-                obj.select_set(False)
-            imported.head.select_set(True)
-            view_layer.objects.active = imported.head
+        if scene == context.scene:
+            _make_active(context.view_layer, imported.head)
         self.report({"INFO"}, f"Imported '{imported.head.name}'")
         return {"FINISHED"}
+
+
+def _make_active(view_layer: bpy.types.ViewLayer, obj: bpy.types.Object) -> None:
+    """Select only ``obj`` and make it active (the new head is what the artist works on next)."""
+    view_layer.update()  # sync the view layer with the new collection first
+    if obj.name not in view_layer.objects:
+        return
+    for other in view_layer.objects:
+        other.select_set(False)
+    obj.select_set(True)
+    view_layer.objects.active = obj
 
 
 def _selected_head(context) -> bpy.types.Object | None:

@@ -95,3 +95,7 @@ def fake_result(workdir: Path, photo: Path) -> Path:
     from make_fake_engine_output import make_fake_output
 
     return make_fake_output(workdir / "fake_result", photo, texture_size=512)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "e2e: photo -> engine process -> Blender scene (engine per E2E_ENGINE)")

@@ -25,3 +25,6 @@ def engine_environment(kind: str) -> dict[str, str]:
 def submodule(name: str):
     """A submodule of the installed add-on, e.g. ``submodule("scene")``."""
     return importlib.import_module(f"{ADDON_MODULE}.{name}")
+
+# The parts that become child objects of the head.
+PART_CHECK = frozenset(("eye_l", "eye_r", "teeth_upper", "teeth_lower", "tongue"))

@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parents[4]
 sys.path.insert(0, str(ROOT / "tools"))
 from make_fake_engine_output import make_fake_output  # noqa: E402
 
-STAGES = (("load", 0.02), ("landmarks", 0.08), ("fit", 0.2), ("fit", 0.4), ("fit", 0.55), ("texture", 0.7),
-          ("texture", 0.85), ("assets", 0.95))
+# The real engine's stages; fractions are per stage, as the real engine reports them.
+STAGES = (("load", 0.0), ("landmarks", 0.0), ("landmarks", 1.0), ("fit", 0.3), ("fit", 1.0), ("refine", 0.5),
+          ("refine", 1.0), ("texture", 0.4), ("texture", 1.0), ("write", 0.0), ("write", 1.0))
 
 
 def emit(**obj: object) -> None:
