@@ -1,7 +1,8 @@
 """Benchmark the CPU renderer: rasterize + interpolate + loss + backward to vertex positions.
 
-Usage: ``python bench/bench_render.py [--res 512] [--threads 2] [--iters 20] [--synthetic] [--profile]``.
-Prints median / min wall times per stage and peak memory. Uses the real head model
+Usage: ``python bench/bench_render.py [--res 512] [--threads 2] [--iters 20] [--fill 0.6 0.9] [--synthetic]
+[--profile]``. Prints median / min wall times and process CPU time per pipeline, and peak memory
+growth. The machine is shared: the load average is printed; compare minima when it is high. Uses the real head model
 (``engine.head.model.load_head_model``) when it exists, else a synthetic ~10k-triangle ellipsoid
 sized like a head that fills ~60% of the frame height.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import resource
 import statistics
 import sys
@@ -87,30 +89,22 @@ def camera(v: torch.Tensor, res: int, fill: float = 0.6) -> tuple[torch.Tensor, 
     return K, R, t
 
 
-def timeit(fn: Callable[[], object], iters: int) -> tuple[float, float]:
+def timeit(fn: Callable[[], object], iters: int) -> tuple[float, float, float]:
+    """(median wall ms, min wall ms, median process-CPU ms) over ``iters`` runs after two warm-ups."""
     fn()
     fn()
-    ts = []
+    ts, cpu = [], []
     for _ in range(iters):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         ts.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(ts), min(ts)
+        cpu.append((time.process_time() - c0) * 1e3)
+    return statistics.median(ts), min(ts), statistics.median(cpu)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--res", type=int, default=512)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--iters", type=int, default=20)
-    ap.add_argument("--synthetic", action="store_true")
-    ap.add_argument("--profile", action="store_true")
-    ap.add_argument("--fill", type=float, default=0.6, help="mesh height as a fraction of the frame height")
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    v, f, name = load_mesh(args.synthetic)
-    res = args.res
-    K, R, t = camera(v, res, args.fill)
+def run_config(v: torch.Tensor, f: torch.Tensor, res: int, fill: float, iters: int) -> None:
+    """Time the three pipelines for one framing and print one block of figures."""
+    K, R, t = camera(v, res, fill)
     ctx = make_context("cpu", backend="torch")
     topo = antialias_construct_topology_hash(f)
     colors = torch.rand(v.shape[0], 3, generator=torch.Generator().manual_seed(0))
@@ -143,26 +137,48 @@ def main() -> None:
         verts.grad = None
         loss.backward()
 
-    with torch.no_grad():
-        clip = opencv_to_clip(verts, K, R, t, res, res)[None]
-        rast, _ = rasterize(ctx, clip, f, (res, res), grad_db=False)
-    cov = int((rast[..., 3] > 0).sum())
-    print(f"mesh: {name}, {v.shape[0]} vertices, {f.shape[0]} triangles; {res}x{res}; "
-          f"{cov} covered pixels ({100 * cov / res / res:.0f}%); threads={torch.get_num_threads()}")
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    fwd_bwd()
+    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with torch.no_grad():
+        rast, _ = rasterize(ctx, opencv_to_clip(verts, K, R, t, res, res)[None], f, (res, res), grad_db=False)
+    cov = int((rast[..., 3] > 0).sum())
+    print(f"-- {res}x{res}, mesh height {fill:.0%} of the frame: {cov} covered pixels ({100 * cov / res / res:.0f}%)")
     for label, fn in (("rasterize (no grad)", raster_only), ("rasterize+interpolate+loss+backward", fwd_bwd),
                       ("  ... + SH shading + antialias", fwd_bwd_aa)):
-        med, best = timeit(fn, args.iters)
-        print(f"{label:40s} median {med:7.1f} ms   min {best:7.1f} ms")
-    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"peak RSS {rss1 / 1024:.0f} MiB (grew {(rss1 - rss0) / 1024:.0f} MiB during the timed runs)")
+        med, best, cpu = timeit(fn, iters)
+        print(f"{label:38s} wall median {med:6.1f} ms  min {best:6.1f} ms   (process CPU median {cpu:6.1f} ms)")
+    print(f"peak RSS growth of the first rasterize+interpolate+loss+backward: {(rss1 - rss0) / 1024:.0f} MiB")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--res", type=int, default=512)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--iters", type=int, default=20)
+    ap.add_argument("--synthetic", action="store_true")
+    ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--fill", type=float, nargs="+", default=[0.6, 0.9],
+                    help="mesh height as a fraction of the frame height (one block of figures each)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    v, f, name = load_mesh(args.synthetic)
+    print(f"mesh: {name}, {v.shape[0]} vertices, {f.shape[0]} triangles; torch {torch.__version__}, "
+          f"threads={torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    for fill in args.fill:
+        run_config(v, f, args.res, fill, args.iters)
     if args.profile:
         from torch.profiler import ProfilerActivity, profile  # noqa: PLC0415
 
-        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        K, R, t = camera(v, args.res, args.fill[0])
+        verts = v.clone().requires_grad_(True)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
             for _ in range(5):
-                fwd_bwd()
-        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=30))
+                clip = opencv_to_clip(verts, K, R, t, args.res, args.res)[None]
+                rast, _ = rasterize(None, clip, f, (args.res, args.res), grad_db=False)
+                out, _ = interpolate(vertex_normals(verts, f)[None], rast, f)
+                out.square().mean().backward()
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
 
 
 if __name__ == "__main__":

@@ -278,6 +278,16 @@ def test_texture_texel_centres_and_bilinear() -> None:
         texture(tex, uv, filter_mode="linear-mipmap-linear", backend="torch")
 
 
+def test_gradcheck_texture_and_sample_image() -> None:
+    g = torch.Generator().manual_seed(4)
+    tex = torch.rand(1, 4, 5, 2, dtype=torch.float64, generator=g, requires_grad=True)
+    uv = (torch.rand(1, 3, 3, 2, dtype=torch.float64, generator=g) * 1.4 - 0.2).requires_grad_()
+    for mode in ("wrap", "clamp", "zero"):
+        assert torch.autograd.gradcheck(lambda t, c: texture(t, c, boundary_mode=mode), (tex, uv), eps=1e-6, atol=1e-6)
+    xy = (torch.rand(1, 6, 2, dtype=torch.float64, generator=g) * 3).requires_grad_()
+    assert torch.autograd.gradcheck(lambda t, c: sample_image(t, c), (tex, xy), eps=1e-6, atol=1e-6)
+
+
 def test_sample_image_at_pixel_centres() -> None:
     img = torch.rand(2, 6, 9, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     xy = torch.tensor([[[4.0, 2.0], [0.0, 0.0]], [[8.0, 5.0], [2.5, 1.0]]], dtype=torch.float64)
@@ -522,6 +532,22 @@ def test_real_head_front_view_shows_front_faces() -> None:
     assert (area < 0).float().mean() > 0.995
     # the head is left-right symmetric, so is its silhouette
     assert cov[:, :64].sum() == pytest.approx(float(cov[:, 64:].sum()), rel=0.03)
+
+
+def test_antialias_range_mode_matches_instanced_mode() -> None:
+    pos, tri, _ = _grad_scene()
+    pos2 = pos[0] * torch.tensor([0.8, 1.1, 1.0, 1.0], dtype=torch.float64)
+    inst = torch.stack((pos[0], pos2))
+    both = torch.cat((pos[0], pos2))
+    tri_r = torch.cat((tri, tri + 4))
+    ranges = torch.tensor([[0, 2], [2, 2]], dtype=torch.int32)
+    color = torch.rand(2, 10, 9, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
+    ri, _ = rasterize(CTX, inst, tri, (10, 9))
+    rr, _ = rasterize(CTX, both, tri_r, (10, 9), ranges=ranges)
+    out_i = antialias(color, ri, inst, tri)
+    out_r = antialias(color, rr, both, tri_r)
+    assert not torch.allclose(out_i, color)
+    assert torch.allclose(out_i, out_r)
 
 
 def test_antialiased_silhouette_recovers_head_translation() -> None:
