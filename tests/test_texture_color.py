@@ -133,6 +133,17 @@ def test_match_color_stats_reaches_reference_statistics() -> None:
     np.testing.assert_allclose(got.std, ref.std, rtol=0.15)
 
 
+def test_match_color_stats_apply_mask_keeps_other_texels() -> None:
+    rng = np.random.default_rng(3)
+    src = _skin_like(rng, (32, 32), (70.0, 10.0, 14.0), (2.0, 1.5, 1.5))
+    ref = ColorStats(mean=(50.0, 20.0, 20.0), std=(2.0, 1.5, 1.5), count=1)
+    apply = np.zeros((32, 32), np.float32)
+    apply[:, :16] = 1.0
+    out = match_color_stats(src, np.ones((32, 32)), ref, apply_mask=apply)
+    np.testing.assert_array_equal(out[:, 16:], src[:, 16:])
+    assert np.abs(out[:, :16] - src[:, :16]).mean() > 0.05
+
+
 def test_match_color_stats_torch_in_torch_out() -> None:
     src = torch.full((16, 16, 3), 0.3)
     ref = ColorStats(mean=(50.0, 10.0, 10.0), std=(1.0, 1.0, 1.0), count=1)

@@ -232,12 +232,15 @@ def match_color_stats(
     ref_stats: ColorStats,
     trim: float = 0.1,
     max_gain: float = 2.0,
+    apply_mask: ArrayLike | None = None,
 ) -> ArrayLike:
     """Shift/scale ``src`` in CIELAB so that its masked statistics equal ``ref_stats``.
 
     Per Lab channel: ``out = (x - mean_src) * clip(std_ref / std_src, 1/max_gain, max_gain) + mean_ref``,
     where ``mean_src``/``std_src`` are the robust statistics of ``src`` over ``src_mask > 0.5``
-    (same estimator as :func:`skin_stats`). The transform is applied to every texel of ``src``.
+    (same estimator as :func:`skin_stats`). The transform is applied to every texel of ``src``, or
+    blended in by ``apply_mask`` (e.g. the template's skin, so eyes, teeth and the mouth interior keep
+    their own colours).
 
     Args:
         src: ``[H, W, 3]`` linear RGB in [0, 1] (e.g. the template albedo).
@@ -246,6 +249,7 @@ def match_color_stats(
         trim: trimmed fraction for the source statistics.
         max_gain: bound on the std ratio so a flat reference cannot erase, nor a noisy one blow up,
             the source's detail.
+        apply_mask: optional ``[H, W]`` in [0, 1]: ``out = lerp(src, matched, apply_mask)``.
 
     Returns:
         ``[H, W, 3]`` linear RGB in [0, 1] (out-of-gamut colours clipped), same kind as ``src``.
@@ -258,4 +262,8 @@ def match_color_stats(
     gain = np.where(sd_s < 1e-6, 1.0, gain)
     lab = np.asarray(linear_rgb_to_lab(a))
     lab = (lab - mu_s.astype(np.float32)) * gain.astype(np.float32) + mu_r.astype(np.float32)
-    return like(np.asarray(lab_to_linear_rgb(lab.astype(np.float32))), src)
+    out = np.asarray(lab_to_linear_rgb(lab.astype(np.float32)))
+    if apply_mask is not None:
+        m = np.clip(check_mask(apply_mask, "apply_mask", a.shape[:2]), 0.0, 1.0)[..., None]
+        out = (a + m * (out - a)).astype(np.float32)
+    return like(out, src)
