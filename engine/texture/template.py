@@ -456,7 +456,8 @@ def generate_template_albedo(
     # Skin detail (the shipped PNG stores the smooth base; detail is added per resolution at load).
     if detail:
         skin = sum((layout.mask(n) for n in _SKIN_REGIONS), np.zeros((h, w), np.float32))
-        img *= 1.0 + pal.pore_amplitude * np.clip(skin, 0.0, 1.0)[..., None] * skin_detail(max(h, w), seed + 1)[:h, :w, None]
+        pores = skin_detail(max(h, w), seed + 1)[:h, :w]
+        img *= 1.0 + pal.pore_amplitude * (np.clip(skin, 0.0, 1.0) * pores)[..., None]
 
     # Non-skin parts.
     _paint_cavity(img, layout, "mouth_inside", rim="lips", deep=pal.mouth_inside, darken=0.45)
