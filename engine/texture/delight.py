@@ -1,0 +1,674 @@
+"""Stage 2 of the texture pipeline: physically based de-lighting of the unwrapped photo.
+
+Image model (linear RGB, per texel x with normal n, view direction v, head space):
+
+    photo(x) = albedo(x) * S(x) + spec(x)
+    S(x)     = AO(x) * Σ_k L_k B_k(n)  +  sun_rgb * max(0, n·d) * vis_d(x)
+    spec(x)  = spec_rgb * max(0, n·h)^α * vis_d(x) * [n·d > 0],   h = normalize(d + v)
+
+``B_k = (A_l / π) Y_k`` is the order-2 SH Lambert basis of :mod:`engine.render.sh` (so ``L`` are
+radiance SH coefficients in that module's convention), ``AO`` an ambient-occlusion prior per vertex
+(rasterized once per topology on the template, cached), ``d`` the direction of one dominant distant
+light (the "sun") whose cast shadows ``vis_d`` come from a shadow map of the fitted mesh, and a
+Blinn-Phong lobe for the skin's sheen.
+
+Estimation: on face-skin texels (no lips, brows, eyes, nostrils) the albedo is modelled as one
+constant colour, which makes the model linear in ``(L, sun_rgb, spec_rgb)`` for a fixed ``d``. ``d`` is
+found by a search over sphere directions, and every solve is an iteratively re-weighted least squares
+(Cauchy weights on the relative residual) so beard, freckles, stray shadows and highlights the model
+cannot explain are down-weighted. Then ``albedo = (photo - spec) / S`` everywhere the photo is seen.
+
+Scale (the albedo/exposure ambiguity): the lighting is normalised so that its unoccluded shading
+averaged over the template's face-skin normals (:func:`reference_normals`, a fixed set of head-space
+directions that face photos observe well) equals :data:`REFERENCE_SHADING` (1.0) in each of R, G, B:
+a white face-shaped object would average 1.0. This is what a camera's exposure and white balance do;
+the same face under different lights that were exposed and white-balanced gets the same albedo, and
+a light whose colour varies over directions (warm key, cool fill) is removed.
+
+Texels the model explains badly become *outliers*: specular highlights the lobe did not capture
+(much brighter than the local albedo and less saturated), and unexplained shadows (much darker than
+the local albedo while the mirrored texel is not). They are repaired from the mirrored texel when
+that one is clean, else from their neighbourhood.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import cv2
+import numpy as np
+import torch
+
+from engine.head.model import HeadModel
+from engine.render.ops import rasterize
+from engine.render.sh import LAMBERT_BANDS, sh_basis
+from engine.texture._arrays import ShapeError
+from engine.texture.blend import dilate_fill
+from engine.texture.unwrap import Unwrap, uv_raster, vertex_normals
+
+__all__ = [
+    "REFERENCE_SHADING",
+    "SKIN_LIGHTING_REGIONS",
+    "LightingModel",
+    "DelightSettings",
+    "Delit",
+    "fibonacci_sphere",
+    "lambert_basis",
+    "reference_normals",
+    "reference_mean_shading",
+    "sun_visibility",
+    "vertex_ambient_occlusion",
+    "template_ambient_occlusion",
+    "texel_ambient_occlusion",
+    "estimate_lighting",
+    "delight",
+]
+
+REFERENCE_SHADING = 1.0
+"""Shading averaged over :func:`reference_normals` after normalisation (per channel)."""
+
+SKIN_LIGHTING_REGIONS = ("face",)
+"""Regions whose texels drive the lighting solve (plain skin of roughly constant albedo)."""
+
+_BAND_OF = np.array([0, 1, 1, 1, 2, 2, 2, 2, 2])
+_LAMBERT = np.array([LAMBERT_BANDS[b] / np.pi for b in _BAND_OF], np.float64)
+
+
+def fibonacci_sphere(n: int) -> np.ndarray:
+    """(n, 3) float64 unit vectors spread evenly over the sphere (golden-angle spiral)."""
+    i = np.arange(n) + 0.5
+    z = 1.0 - 2.0 * i / n
+    r = np.sqrt(np.clip(1.0 - z * z, 0.0, 1.0))
+    phi = np.pi * (3.0 - np.sqrt(5.0)) * i
+    return np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=1)
+
+
+def lambert_basis(normals: np.ndarray) -> np.ndarray:
+    """(M, 9) float64 basis ``B_k(n) = (A_l/π) Y_k(n)``: shading = ``B @ L`` for radiance SH ``L`` (9, 3)."""
+    y = sh_basis(torch.from_numpy(np.ascontiguousarray(normals, np.float64))).numpy()
+    return y * _LAMBERT
+
+
+@lru_cache(maxsize=2)
+def reference_normals(model: HeadModel) -> np.ndarray:
+    """(K, 3) float64 unit normals of the template's face-skin vertices (region ``face``), head space.
+
+    The lighting normalisation averages shading over these directions (see the module docstring).
+    """
+    v = model.vertices.numpy()
+    f = model.faces.numpy()
+    n = vertex_normals(v, f).astype(np.float64)
+    face = model.vertex_region.numpy() == model.region_id("face")
+    return n[face]
+
+
+@dataclass(frozen=True)
+class LightingModel:
+    """The estimated lighting, head space, linear RGB (see the module docstring for the model).
+
+    ``sh`` (9, 3): ambient radiance SH (``engine.render.sh`` convention), multiplied by AO.
+    ``sun_direction`` (3,): unit vector toward the dominant distant light (zeros when none).
+    ``sun_rgb`` (3,): shading the sun adds at normal incidence (before cast shadows).
+    ``specular_rgb`` (3,): peak of the Blinn-Phong lobe; ``shininess``: its exponent α.
+    """
+
+    sh: np.ndarray
+    sun_direction: np.ndarray
+    sun_rgb: np.ndarray
+    specular_rgb: np.ndarray
+    shininess: float
+
+    def diffuse(self, normals: np.ndarray, ao: np.ndarray | None = None, vis: np.ndarray | None = None) -> np.ndarray:
+        """Shading S (M, 3) for unit normals (M, 3), AO (M,) and sun visibility (M,) (1 = lit)."""
+        amb = lambert_basis(normals) @ self.sh
+        if ao is not None:
+            amb = amb * ao[:, None]
+        cos = np.clip(normals @ self.sun_direction, 0.0, None)
+        if vis is not None:
+            cos = cos * vis
+        return (amb + cos[:, None] * self.sun_rgb[None, :]).astype(np.float32)
+
+    def specular(self, normals: np.ndarray, view_dirs: np.ndarray, vis: np.ndarray | None = None) -> np.ndarray:
+        """Specular radiance (M, 3) added on top of ``albedo * S``."""
+        lobe = _specular_lobe(normals, view_dirs, self.sun_direction, self.shininess)
+        if vis is not None:
+            lobe = lobe * vis
+        return (lobe[:, None] * self.specular_rgb[None, :]).astype(np.float32)
+
+    def equivalent_sh(self) -> np.ndarray:
+        """(9, 3) radiance SH of the whole diffuse lighting (ambient + sun band-limited to order 2)."""
+        y = lambert_basis(self.sun_direction[None])[0] / _LAMBERT  # Y_k(d)
+        # A distant light of shading strength s at normal incidence: L_k = s * Y_k(d) (see sh_from_directional).
+        return (self.sh + np.pi * y[:, None] * self.sun_rgb[None, :]).astype(np.float32)
+
+
+def reference_mean_shading(normals: np.ndarray, sh: np.ndarray, sun_direction: np.ndarray,
+                           sun_rgb: np.ndarray) -> np.ndarray:
+    """(3,) mean unoccluded shading over ``normals`` (K, 3), e.g. :func:`reference_normals`."""
+    amb = lambert_basis(normals) @ sh
+    sun = np.clip(normals @ sun_direction, 0.0, None)[:, None] * sun_rgb[None, :]
+    return (amb + sun).mean(axis=0)
+
+
+def _specular_lobe(n: np.ndarray, v: np.ndarray, d: np.ndarray, alpha: float) -> np.ndarray:
+    if not np.any(d):
+        return np.zeros(n.shape[0], np.float64)
+    h = v + d[None, :]
+    h /= np.maximum(np.linalg.norm(h, axis=1, keepdims=True), 1e-12)
+    nh = np.clip(np.einsum("ij,ij->i", n, h), 0.0, None)
+    lit = (n @ d) > 0.0
+    return np.where(lit, nh**alpha, 0.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Visibility from a direction: shadow maps and ambient occlusion
+# ---------------------------------------------------------------------------------------------
+
+
+def _light_frame(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    up = np.array([0.0, 1.0, 0.0]) if abs(d[1]) < 0.9 else np.array([1.0, 0.0, 0.0])
+    e1 = np.cross(up, d)
+    e1 /= np.linalg.norm(e1)
+    return e1, np.cross(d, e1)
+
+
+def _ortho_depth_maps(vertices: np.ndarray, faces: np.ndarray, dirs: np.ndarray, res: int,
+                      centre: np.ndarray, radius: float) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    """Orthographic depth maps (B, res, res) (NDC z, +inf = empty) of the mesh seen from each of ``dirs``."""
+    frames = [_light_frame(d) for d in dirs]
+    p = vertices - centre[None]
+    clips = []
+    for d, (e1, e2) in zip(dirs, frames):
+        x, y, z = p @ e1 / radius, p @ e2 / radius, -(p @ d) / radius
+        clips.append(np.stack([x, y, z, np.ones_like(x)], axis=1))
+    tri = torch.from_numpy(faces.astype(np.int32))
+    depth = np.empty((len(dirs), res, res), np.float32)
+    with torch.no_grad():
+        for k, c in enumerate(clips):  # one direction per call: faster than a batch on CPU
+            rast, _ = rasterize(None, torch.from_numpy(c[None].astype(np.float32)), tri, (res, res), grad_db=False)
+            r = rast[0].numpy()
+            depth[k] = np.where(r[..., 3] > 0, r[..., 2], np.inf)
+    return depth, frames
+
+
+def _lookup_visibility(depth: np.ndarray, points: np.ndarray, d: np.ndarray, frame: tuple[np.ndarray, np.ndarray],
+                       centre: np.ndarray, radius: float, bias_m: float, pcf: int) -> np.ndarray:
+    """Fraction (M,) of the ``pcf x pcf`` depth-map taps around each point that do not occlude it."""
+    e1, e2 = frame
+    res = depth.shape[0]
+    p = points - centre[None]
+    x, y, z = p @ e1 / radius, p @ e2 / radius, -(p @ d) / radius
+    col = ((x + 1.0) * res - 1.0) / 2.0
+    row = ((y + 1.0) * res - 1.0) / 2.0
+    c0, r0 = np.rint(col).astype(np.int64), np.rint(row).astype(np.int64)
+    half = pcf // 2
+    lit = np.zeros(points.shape[0], np.float32)
+    zb = z - bias_m / radius
+    for dr in range(-half, half + 1):
+        for dc in range(-half, half + 1):
+            rr = np.clip(r0 + dr, 0, res - 1)
+            cc = np.clip(c0 + dc, 0, res - 1)
+            lit += (zb <= depth[rr, cc]).astype(np.float32)
+    return lit / float(pcf * pcf)
+
+
+def _bounds(vertices: np.ndarray) -> tuple[np.ndarray, float]:
+    centre = 0.5 * (vertices.min(0) + vertices.max(0))
+    radius = float(np.linalg.norm(vertices - centre, axis=1).max()) * 1.02
+    return centre, radius
+
+
+def sun_visibility(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray, normals: np.ndarray,
+                   direction: np.ndarray, resolution: int = 1024, pcf: int = 3) -> np.ndarray:
+    """Cast-shadow visibility (M,) in [0, 1] of ``points`` (M, 3) for a distant light toward ``direction``.
+
+    A shadow map of the mesh (``vertices`` (V, 3), ``faces`` (F, 3), head space) is rasterized
+    orthographically from the light; each point is compared with a slope-scaled bias and
+    ``pcf x pcf`` percentage-closer filtering (soft 1-2 texel edges). Points facing away from the
+    light are not special-cased (their Lambert term is 0 anyway).
+    """
+    d = np.asarray(direction, np.float64)
+    d = d / max(np.linalg.norm(d), 1e-12)
+    centre, radius = _bounds(vertices)
+    depth, frames = _ortho_depth_maps(vertices.astype(np.float64), faces, d[None], resolution, centre, radius)
+    texel_m = 2.0 * radius / resolution
+    cos = np.clip(normals @ d, 0.05, 1.0)
+    bias = 0.0015 + 1.5 * texel_m * np.sqrt(1.0 - cos**2) / cos
+    return _lookup_visibility(depth[0], points.astype(np.float64), d, frames[0], centre, radius, bias, pcf)
+
+
+def vertex_ambient_occlusion(vertices: np.ndarray, faces: np.ndarray, directions: int = 48,
+                             resolution: int = 160) -> np.ndarray:
+    """Cosine-weighted ambient occlusion (V,) in [0, 1] per vertex (1 = fully open), by depth maps.
+
+    The mesh is rasterized orthographically from ``directions`` evenly spread directions; a vertex is
+    open toward a direction when nothing in front of it covers its depth-map texel.
+    """
+    v = vertices.astype(np.float64)
+    n = vertex_normals(v, faces).astype(np.float64)
+    dirs = fibonacci_sphere(directions)
+    centre, radius = _bounds(v)
+    depth, frames = _ortho_depth_maps(v, faces, dirs, resolution, centre, radius)
+    texel_m = 2.0 * radius / resolution
+    num = np.zeros(len(v))
+    den = np.zeros(len(v))
+    for k, d in enumerate(dirs):
+        cos = n @ d
+        w = np.clip(cos, 0.0, None)
+        front = cos > 0.02
+        if not front.any():
+            continue
+        c = np.clip(cos[front], 0.05, 1.0)
+        bias = 0.002 + 2.0 * texel_m * np.sqrt(1.0 - c**2) / c
+        vis = _lookup_visibility(depth[k], v[front], d, frames[k], centre, radius, bias, 1)
+        num[front] += w[front] * vis
+        den[front] += w[front]
+    return np.where(den > 0, num / np.maximum(den, 1e-12), 1.0).astype(np.float32)
+
+
+@lru_cache(maxsize=2)
+def template_ambient_occlusion(model: HeadModel) -> np.ndarray:
+    """(V,) AO of the neutral template (computed once per model object, then cached)."""
+    return vertex_ambient_occlusion(model.vertices.numpy(), model.faces.numpy())
+
+
+def texel_ambient_occlusion(model: HeadModel, size: int, vertex_ao: np.ndarray | None = None) -> np.ndarray:
+    """(N, N) float32 AO per texel (barycentric interpolation of the per-vertex AO), 1 in gutters."""
+    ao = template_ambient_occlusion(model) if vertex_ao is None else vertex_ao
+    raster = uv_raster(model, size)
+    vals = raster.interpolate(ao[:, None], model.faces.numpy())[:, 0]
+    out = np.ones(size * size, np.float32)
+    out[raster.texels] = vals
+    return out.reshape(size, size)
+
+
+# ---------------------------------------------------------------------------------------------
+# Lighting estimation
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DelightSettings:
+    """Knobs of the lighting solve and of the outlier repair.
+
+    ``max_samples``: texels used for the solve (evenly subsampled).
+    ``sun_candidates``: directions tried for the dominant light.
+    ``shininess``: Blinn-Phong exponents tried for the specular lobe.
+    ``ridge``: Tikhonov weight on the order-1/2 SH coefficients (relative to the data's scale).
+    ``irls_iters``: re-weighting passes; ``robust_scale``: Cauchy scale on the relative residual.
+    ``min_sun_gain``: keep the sun only if it lowers the robust cost by this fraction.
+    ``highlight_ratio`` / ``shadow_ratio``: luminance ratio to the local albedo beyond which a texel
+    is an outlier; ``dark_shading``: shading (relative to the reference) below which the albedo is
+    too noisy to trust fully.
+    """
+
+    max_samples: int = 24000
+    sun_candidates: int = 400
+    shininess: tuple[float, ...] = (12.0, 40.0)
+    ridge: float = 1e-4
+    irls_iters: int = 4
+    robust_scale: float = 0.08
+    min_sun_gain: float = 0.15
+    highlight_ratio: float = 1.3
+    shadow_ratio: float = 0.62
+    dark_shading: float = 0.12
+    shadow_map_resolution: int = 512
+    search_shadow_resolution: int = 256
+    shadow_refine_cones: tuple[float, ...] = (15.0, 6.0)
+
+
+@dataclass
+class _Samples:
+    color: np.ndarray   # (M, 3)
+    normal: np.ndarray  # (M, 3)
+    view: np.ndarray    # (M, 3)
+    ao: np.ndarray      # (M,)
+    weight: np.ndarray  # (M,)
+    position: np.ndarray  # (M, 3)
+
+
+def _solve(x: np.ndarray, y: np.ndarray, w: np.ndarray, ridge: np.ndarray) -> np.ndarray:
+    """Weighted ridge least squares: argmin Σ w (x b - y)^2 + Σ ridge b^2, for (M, P) x and (M, C) y."""
+    xw = x * w[:, None]
+    a = x.T @ xw + np.diag(ridge)
+    return np.linalg.solve(a, xw.T @ y)
+
+
+def _cauchy(rel: np.ndarray, scale: float) -> np.ndarray:
+    return 1.0 / (1.0 + (rel / scale) ** 2)
+
+
+def _rel_residual(pred: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    lum_p = pred @ np.array([0.2126, 0.7152, 0.0722])
+    err = np.abs(pred - obs) @ np.array([0.2126, 0.7152, 0.0722])
+    return err / np.maximum(np.abs(lum_p), 1e-3)
+
+
+def _relative_weight(y: np.ndarray) -> np.ndarray:
+    """1 / luminance² so the least squares minimises *relative* errors (dark texels count as much)."""
+    lum = y @ np.array([0.2126, 0.7152, 0.0722])
+    return 1.0 / np.maximum(lum, 0.01) ** 2
+
+
+def _irls(x: np.ndarray, y: np.ndarray, w0: np.ndarray, ridge: np.ndarray, iters: int, scale: float,
+          w_robust: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    wr = np.ones(len(y)) if w_robust is None else w_robust
+    wf = w0 * _relative_weight(y)
+    for _ in range(iters):
+        b = _solve(x, y, wf * wr, ridge)
+        rel = _rel_residual(x @ b, y)
+        wr = _cauchy(rel, scale)
+    b = _solve(x, y, wf * wr, ridge)
+    rel = _rel_residual(x @ b, y)
+    cost = float(np.sum(w0 * np.log1p((rel / scale) ** 2)) / max(np.sum(w0), 1e-12))
+    return b, wr, cost
+
+
+def _ridge(x: np.ndarray, w: np.ndarray, strength: float) -> np.ndarray:
+    """Tikhonov weights on the order-1 (x1) and order-2 (x4) SH coefficients, relative to the data."""
+    n_extra = x.shape[1] - 9
+    scale = float(np.einsum("mp,mp,m->", x[:, :9], x[:, :9], w)) / 9.0
+    return np.array([0.0, 1, 1, 1, 4, 4, 4, 4, 4] + [0.0] * n_extra) * strength * scale
+
+
+_FINE_SPHERE = fibonacci_sphere(20000)
+
+
+def _cone(d: np.ndarray, max_deg: float) -> np.ndarray:
+    """Directions of a fine sphere grid within ``max_deg`` of ``d`` (always including ``d``)."""
+    sel = _FINE_SPHERE[_FINE_SPHERE @ d >= np.cos(np.deg2rad(max_deg))]
+    return np.concatenate([d[None], sel], axis=0)
+
+
+def _boundary_weight(vis: np.ndarray) -> np.ndarray:
+    """0 for samples partly shadowed in the coarse shadow map (their shadow state is uncertain)."""
+    return ((vis < 0.02) | (vis > 0.98)).astype(np.float64)
+
+
+def _search_sun(s: _Samples, wr: np.ndarray, cands: np.ndarray, settings: DelightSettings,
+                vis: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """Best sun direction among ``cands`` (C, 3) for the luminance channel with fixed robust weights.
+
+    For each candidate the model ``AO * SH(n) + c * max(0, n·d) * vis`` is solved in closed form
+    (shared 9x9 block, one extra column per candidate; ``vis`` fixed cast-shadow visibility or 1);
+    the cost is the robust (Cauchy) relative residual.
+    Returns (d, cost) with d = 0 when no candidate gives a positive sun.
+    """
+    lum = s.color @ np.array([0.2126, 0.7152, 0.0722])
+    xb = lambert_basis(s.normal) * s.ao[:, None]
+    w = s.weight * wr * _relative_weight(s.color)
+    wt = s.weight * (wr > 0)
+    cos = np.clip(s.normal @ cands.T, 0.0, None)  # (M, C)
+    if vis is not None:
+        cos *= vis[:, None]
+    frac = (cos > 0.15).mean(axis=0)
+    keep = (frac > 0.1) & (frac < 0.995)
+    cands, cos = cands[keep], cos[:, keep]
+    xbw = xb * w[:, None]
+    a_bb = xb.T @ xbw + np.diag(_ridge(xb, w, settings.ridge))
+    a_bs = xbw.T @ cos  # (9, C)
+    a_ss = np.einsum("mc,mc,m->c", cos, cos, w)
+    r_b = xbw.T @ lum  # (9,)
+    r_s = cos.T @ (w * lum)  # (C,)
+    costs = np.full(len(cands), np.inf)
+    a = np.empty((10, 10))
+    a[:9, :9] = a_bb
+    for c in range(len(cands)):
+        a[:9, 9] = a[9, :9] = a_bs[:, c]
+        a[9, 9] = a_ss[c] + 1e-12
+        b = np.linalg.solve(a, np.concatenate([r_b, [r_s[c]]]))
+        if b[9] <= 0:
+            continue
+        pred = xb @ b[:9] + cos[:, c] * b[9]
+        rel = np.abs(pred - lum) / np.maximum(np.abs(pred), 1e-3)
+        costs[c] = float(np.sum(wt * np.log1p((rel / settings.robust_scale) ** 2)))
+    if not np.isfinite(costs).any():
+        return np.zeros(3), np.inf
+    i = int(np.argmin(costs))
+    return cands[i], costs[i] / max(float(np.sum(wt)), 1e-12)
+
+
+def _sun_design(s: _Samples, xb: np.ndarray, d: np.ndarray, vis: np.ndarray | None, alpha: float | None) -> np.ndarray:
+    cos = np.clip(s.normal @ d, 0.0, None)
+    if vis is not None:
+        cos = cos * vis
+    cols = [xb, cos[:, None]]
+    if alpha is not None:
+        spec = _specular_lobe(s.normal, s.view, d, alpha)
+        cols.append((spec * (1.0 if vis is None else vis))[:, None])
+    return np.concatenate(cols, axis=1)
+
+
+def estimate_lighting(samples: _Samples, model: HeadModel, vertices: np.ndarray,
+                      settings: DelightSettings = DelightSettings()) -> tuple[LightingModel, dict[str, float]]:
+    """Fit the lighting model to skin samples; returns the normalised lighting and fit figures.
+
+    1. ambient SH alone (IRLS) -> robust weights; 2. coarse search of the sun direction over the
+    sphere, then two refinements in shrinking cones, each after re-weighting with the sun model;
+    3. if the sun helps: alternate cast shadows (coarse shadow map) and a search in a shrinking cone
+    with those shadows fixed; 4. final fit with shadows + specular lobe (a few exponents), IRLS; the
+    sun is kept only if it lowers the robust cost. 5. normalisation (module docstring).
+    """
+    s = samples
+    y = s.color.astype(np.float64)
+    xb = lambert_basis(s.normal) * s.ao[:, None]
+    rw = s.weight * _relative_weight(y)
+    b_sh, wr, cost_sh = _irls(xb, y, s.weight, _ridge(xb, rw, settings.ridge), settings.irls_iters,
+                              settings.robust_scale)
+    d, cost_d = _search_sun(s, wr, fibonacci_sphere(settings.sun_candidates), settings)
+    for cone in (12.0, 4.0):
+        if not np.any(d):
+            break
+        x = _sun_design(s, xb, d, None, None)
+        _, wr_d, _ = _irls(x, y, s.weight, _ridge(x, rw, settings.ridge), 2, settings.robust_scale, wr)
+        d, cost_d = _search_sun(s, wr_d, _cone(d, cone), settings)
+    info = {"cost_sh": cost_sh, "cost_sun_search": cost_d}
+    faces = model.faces.numpy()
+    best = None
+    vis = None
+    if np.any(d) and cost_d < cost_sh * (1.0 - settings.min_sun_gain):
+        # Alternate: cast shadows for the current direction, then re-search the direction nearby with
+        # those shadows held fixed (texels near the shadow boundary left out), then shadows again.
+        for cone in settings.shadow_refine_cones:
+            vis = sun_visibility(vertices, faces, s.position, s.normal, d, settings.search_shadow_resolution)
+            d, cost_d = _search_sun(s, wr * _boundary_weight(vis), _cone(d, cone), settings, vis)
+        info["cost_shadowed_search"] = cost_d
+        vis = sun_visibility(vertices, faces, s.position, s.normal, d, settings.shadow_map_resolution)
+        for alpha in settings.shininess:
+            x = _sun_design(s, xb, d, vis, alpha)
+            b, _, cost = _irls(x, y, s.weight, _ridge(x, rw, settings.ridge), settings.irls_iters,
+                               settings.robust_scale, wr)
+            if np.any(b[10] < 0):  # a negative lobe is not physical: refit without it
+                x = x[:, :10]
+                b, _, cost = _irls(x, y, s.weight, _ridge(x, rw, settings.ridge), settings.irls_iters,
+                                   settings.robust_scale, wr)
+                b = np.concatenate([b, np.zeros((1, 3))])
+            if np.all(b[9] > 0) and (best is None or cost < best[1]):
+                best = (b, cost, alpha)
+    if best is not None and best[1] < cost_sh:
+        b, cost, alpha = best
+        sh, sun_rgb, spec_rgb = b[:9], b[9], b[10]
+        info.update(cost=cost, sun_used=1.0)
+    else:
+        d = np.zeros(3)
+        sh, sun_rgb, spec_rgb, alpha = b_sh, np.zeros(3), np.zeros(3), settings.shininess[0]
+        info.update(cost=cost_sh, sun_used=0.0)
+    # Normalise: the fitted shading includes the (unknown, constant) skin albedo a0 per channel.
+    mean = reference_mean_shading(reference_normals(model), sh, d, sun_rgb)
+    a0 = np.maximum(mean, 1e-6) / REFERENCE_SHADING
+    light = LightingModel(sh=(sh / a0).astype(np.float64), sun_direction=d.astype(np.float64),
+                          sun_rgb=(sun_rgb / a0).astype(np.float64), specular_rgb=np.clip(spec_rgb, 0.0, None),
+                          shininess=float(alpha))
+    info.update({f"skin_albedo_{c}": float(a0[i]) for i, c in enumerate("rgb")})
+    return light, info
+
+
+# ---------------------------------------------------------------------------------------------
+# De-lighting
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Delit:
+    """De-lit texture (grids ``(N, N, ...)`` float32, row 0 = top).
+
+    ``albedo`` (N, N, 3) linear RGB (0 where unseen); ``confidence`` (N, N) in [0, 1] (the unwrap
+    weight times how well lit and how well explained the texel is, after repair); ``shading`` and
+    ``specular`` (N, N, 3) the model's prediction; ``sun_visibility`` (N, N) cast-shadow term;
+    ``outliers`` (N, N) bool texels that were repaired; ``lighting`` the estimated lighting.
+    """
+
+    albedo: np.ndarray
+    confidence: np.ndarray
+    shading: np.ndarray
+    specular: np.ndarray
+    sun_visibility: np.ndarray
+    outliers: np.ndarray
+    lighting: LightingModel
+    info: dict[str, float] = field(default_factory=dict)
+
+
+def _region_mask(unwrap: Unwrap, model: HeadModel, names: tuple[str, ...]) -> np.ndarray:
+    codes = [model.region_id(n) for n in names]
+    return np.isin(unwrap.region, codes)
+
+
+def _gather_samples(unwrap: Unwrap, ao: np.ndarray, mask: np.ndarray, max_samples: int) -> _Samples:
+    idx = np.flatnonzero((mask & (unwrap.weight > 0.2)).reshape(-1))
+    if idx.size < 200:
+        raise ShapeError(f"too few visible skin texels ({idx.size}) to estimate the lighting.")
+    if idx.size > max_samples:
+        idx = idx[np.linspace(0, idx.size - 1, max_samples).astype(np.int64)]
+
+    def g(a: np.ndarray) -> np.ndarray:
+        return a.reshape(a.shape[0] * a.shape[1], -1)[idx].astype(np.float64)
+
+    return _Samples(g(unwrap.color), g(unwrap.normal), g(unwrap.view_dir), g(ao)[:, 0], g(unwrap.weight)[:, 0],
+                    g(unwrap.position))
+
+
+def delight(unwrap: Unwrap, model: HeadModel, vertices: np.ndarray, mirror_index: np.ndarray | None = None,
+            ao: np.ndarray | None = None, settings: DelightSettings = DelightSettings()) -> Delit:
+    """Estimate the lighting on skin texels and divide it out of every seen texel.
+
+    Args:
+        unwrap: from :func:`engine.texture.unwrap.unwrap_photo`.
+        model, vertices: the head model and the posed vertices (V, 3) the unwrap used.
+        mirror_index: optional (N*N,) int64 flat index of each texel's mirror texel (-1 if none),
+            used to repair outliers; see :func:`engine.texture.complete.mirror_lookup`.
+        ao: optional (N, N) AO per texel (default: the template's, cached).
+    """
+    n = unwrap.color.shape[0]
+    ao = texel_ambient_occlusion(model, n) if ao is None else ao
+    skin = _region_mask(unwrap, model, SKIN_LIGHTING_REGIONS)
+    samples = _gather_samples(unwrap, ao, skin, settings.max_samples)
+    v = np.asarray(vertices, np.float64)
+    light, info = estimate_lighting(samples, model, v, settings)
+
+    seen = unwrap.weight > 0.0
+    idx = np.flatnonzero(seen.reshape(-1))
+    nrm = unwrap.normal.reshape(-1, 3)[idx].astype(np.float64)
+    pos = unwrap.position.reshape(-1, 3)[idx].astype(np.float64)
+    vdir = unwrap.view_dir.reshape(-1, 3)[idx].astype(np.float64)
+    a = ao.reshape(-1)[idx].astype(np.float64)
+    if np.any(light.sun_direction):
+        vis = sun_visibility(v, model.faces.numpy(), pos, nrm, light.sun_direction, settings.shadow_map_resolution)
+    else:
+        vis = np.ones(len(idx), np.float32)
+    shade = light.diffuse(nrm, a, vis)
+    spec = light.specular(nrm, vdir, vis)
+    col = unwrap.color.reshape(-1, 3)[idx]
+    alb = (col - spec) / np.maximum(shade, 1e-3)
+
+    def grid(vals: np.ndarray, fill: float = 0.0) -> np.ndarray:
+        out = np.full((n * n,) + vals.shape[1:], fill, np.float32)
+        out[idx] = vals
+        return out.reshape((n, n) + vals.shape[1:])
+
+    albedo = np.clip(grid(alb), 0.0, 1.0)
+    shading = grid(shade)
+    specular = grid(spec)
+    sunvis = grid(vis.astype(np.float32), fill=1.0)
+    lum_s = shading @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    conf = unwrap.weight * np.clip((lum_s / REFERENCE_SHADING - 0.5 * settings.dark_shading)
+                                   / (settings.dark_shading), 0.0, 1.0)
+    conf *= _shadow_edge_confidence(sunvis, light, seen, n)
+    outliers = _find_outliers(albedo, conf, shading, unwrap, model, mirror_index, settings)
+    albedo, conf = _repair(albedo, conf, outliers, mirror_index)
+    info["outlier_fraction"] = float(outliers.sum() / max(seen.sum(), 1))
+    return Delit(albedo, conf.astype(np.float32), shading, specular, sunvis, outliers, light, info)
+
+
+def _shadow_edge_confidence(sunvis: np.ndarray, light: LightingModel, seen: np.ndarray, n: int) -> np.ndarray:
+    """Lower confidence in a band around cast-shadow boundaries (the shadow map is only approximate)."""
+    if not np.any(light.sun_direction):
+        return np.ones_like(sunvis)
+    edge = ((sunvis > 0.02) & (sunvis < 0.98) & seen).astype(np.uint8)
+    if not edge.any():
+        return np.ones_like(sunvis)
+    r = max(1, int(round(n * 0.004)))
+    dist = cv2.distanceTransform(1 - edge, cv2.DIST_L2, 3)
+    x = np.clip(dist / (2.0 * r), 0.0, 1.0)
+    return (0.15 + 0.85 * x * x * (3 - 2 * x)).astype(np.float32)
+
+
+def _local_mean(img: np.ndarray, w: np.ndarray, sigma: float) -> np.ndarray:
+    """Normalised-convolution Gaussian blur of ``img`` (N, N, C) with weights ``w`` (N, N)."""
+    num = cv2.GaussianBlur(img * w[..., None], (0, 0), sigma)
+    den = cv2.GaussianBlur(w, (0, 0), sigma)
+    return num / np.maximum(den, 1e-6)[..., None]
+
+
+def _find_outliers(albedo: np.ndarray, conf: np.ndarray, shading: np.ndarray, unwrap: Unwrap, model: HeadModel,
+                   mirror_index: np.ndarray | None, settings: DelightSettings) -> np.ndarray:
+    n = albedo.shape[0]
+    skinlike = _region_mask(unwrap, model, ("face", "ears", "neck", "scalp", "eye_socket"))
+    w = (conf > 0.3) & skinlike
+    local = _local_mean(albedo, w.astype(np.float32), sigma=max(2.0, 0.012 * n))
+    lum = albedo @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    lum_l = local @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    ratio = lum / np.maximum(lum_l, 1e-4)
+    sat = (albedo.max(-1) - albedo.min(-1)) / np.maximum(albedo.max(-1), 1e-4)
+    sat_l = (local.max(-1) - local.min(-1)) / np.maximum(local.max(-1), 1e-4)
+    highlight = (ratio > settings.highlight_ratio) & (sat < 0.85 * sat_l) & w
+    shadow = np.zeros_like(highlight)
+    if mirror_index is not None:
+        mi = mirror_index.reshape(n, n)
+        has = mi >= 0
+        safe = np.where(has, mi, 0).reshape(-1)
+        r_m = ratio.reshape(-1)[safe].reshape(n, n)
+        c_m = conf.reshape(-1)[safe].reshape(n, n)
+        lum_m = lum.reshape(-1)[safe].reshape(n, n)
+        shadow = (w & has & (ratio < settings.shadow_ratio) & (c_m > 0.5) & (r_m > 0.85)
+                  & (lum < settings.shadow_ratio * lum_m))
+        shadow = cv2.morphologyEx(shadow.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
+    out = highlight | shadow
+    return cv2.dilate(out.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0 if out.any() else out
+
+
+def _repair(albedo: np.ndarray, conf: np.ndarray, outliers: np.ndarray,
+            mirror_index: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Outlier texels take the mirror texel's albedo when that is confident, else the neighbourhood's."""
+    if not outliers.any():
+        return albedo, conf
+    n = albedo.shape[0]
+    out = albedo.copy()
+    c = conf.copy()
+    todo = outliers.copy()
+    if mirror_index is not None:
+        mi = mirror_index.reshape(n, n)
+        safe = np.where(mi >= 0, mi, 0).reshape(-1)
+        c_m = conf.reshape(-1)[safe].reshape(n, n)
+        ok_m = todo & (mi >= 0) & (c_m > 0.5) & ~outliers.reshape(-1)[safe].reshape(n, n)
+        out[ok_m] = albedo.reshape(-1, 3)[safe].reshape(n, n, 3)[ok_m]
+        c[ok_m] = 0.8 * c_m[ok_m]
+        todo &= ~ok_m
+    if todo.any():
+        known = (c > 0.3) & ~todo
+        if known.any():
+            fill = dilate_fill(out, known.astype(np.float32))
+            out[todo] = fill[todo]
+            c[todo] = np.minimum(c[todo], 0.6)
+        else:
+            c[todo] = 0.0
+    return out, c

@@ -1,0 +1,274 @@
+"""The texture pipeline: photo + fitted head -> evenly lit, complete UV albedo + PBR maps.
+
+FFHQ-UV's recipe (Bai et al. 2023) with its StyleGAN lighting normalisation replaced by physically
+based de-lighting:
+
+1. unwrap (:mod:`.unwrap`): sample the photo into the atlas through the fitted mesh, with a
+   per-texel visibility weight (depth test, grazing angle, edges, segmentation);
+2. de-light (:mod:`.delight`): estimate SH ambient + dominant light with cast shadows + sheen on skin
+   texels, divide it out, repair highlights / unexplained shadows;
+3. correct (:mod:`.correct`): eyes, nostrils, inner mouth, hair/glasses/beard, scalp -> template
+   (Poisson blending for enclosed regions);
+4. complete (:mod:`.complete`): unseen texels from the mirror texel, else the colour-matched
+   template, joined with Laplacian-pyramid blends; gutters filled;
+5. maps (:mod:`.maps`): sRGB albedo, tangent-space normal, roughness, eye colour;
+6. metrics: BS error, coverage, re-render PSNR in the face (:mod:`.relight`), plus the relit sheet.
+
+Conventions: ``photo`` is float32 **linear** RGB, row 0 = top; textures row 0 = top (v = 1); head
+space metres (+Y up, +Z out of the face); camera ``pixel = K (R X + t)``.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.head.model import HeadModel
+from engine.texture._arrays import ShapeError
+from engine.texture.color import match_color_stats, skin_stats
+from engine.texture.complete import Completed, complete, mirror_lookup
+from engine.texture.correct import CorrectSettings, correct, correction_masks, skin_model_mask
+from engine.texture.delight import DelightSettings, delight
+from engine.texture.maps import albedo_srgb8, eye_color, normal_map, roughness_map
+from engine.texture.metrics import brightness_symmetry_error
+from engine.texture.relight import render_relit_sheet, rerender
+from engine.texture.template import load_template_albedo
+from engine.texture.unwrap import Unwrap, camera_view, unwrap_photo
+
+__all__ = ["TextureInputs", "TextureResult", "TextureSettings", "build_texture", "ProgressFn"]
+
+ProgressFn = Callable[[str, float, str], None]
+
+_BS_REGIONS = ("face",)
+_COVERAGE_EXCLUDE = ("scalp", "mouth_inside", "eye_socket", "eye_l", "eye_r", "teeth_upper", "teeth_lower", "tongue")
+_NON_SKIN_PARTS = ("eye_l", "eye_r", "teeth_upper", "teeth_lower", "tongue")
+
+
+@dataclass(frozen=True)
+class TextureInputs:
+    """What the texture stage needs (see docs/conventions.md).
+
+    ``photo`` (H, W, 3) float32 linear RGB in [0, 1], the working image, row 0 = top.
+    ``K`` (3, 3), ``R`` (3, 3), ``t`` (3,): the working image's camera, ``pixel = K (R X + t)``.
+    ``vertices`` (V, 3): posed head-space vertices (the photo's expression), metres.
+    ``landmarks`` (478, 2): MediaPipe landmarks in working-image pixels.
+    ``person_mask`` (H, W) in [0, 1] or None: selfie segmentation.
+    ``texture_size``: N of the N x N output maps.
+    """
+
+    photo: np.ndarray
+    K: np.ndarray
+    R: np.ndarray
+    t: np.ndarray
+    vertices: np.ndarray
+    landmarks: np.ndarray
+    person_mask: np.ndarray | None
+    texture_size: int = 1024
+
+
+@dataclass
+class TextureResult:
+    """The texture stage's outputs.
+
+    ``albedo_srgb`` (N, N, 3) uint8 sRGB, row 0 = top (v = 1); ``normal`` (N, N, 3) uint8 tangent
+    space (OpenGL, +Y up); ``roughness`` (N, N) uint8 linear; ``eye_color_srgb`` sRGB in [0, 1];
+    ``sh_coeffs`` (9, 3) the estimated lighting as radiance SH (``engine.render.sh`` convention,
+    head space, the dominant light band-limited into it); ``metrics`` (``bs_error``,
+    ``bs_error_unwrap``, ``coverage``, ``psnr_face``, ...); ``timings`` seconds per stage; ``debug``
+    images for looking at; ``relit_sheet`` (uint8) the photo beside 4 relit renders, or None.
+    """
+
+    albedo_srgb: np.ndarray
+    normal: np.ndarray
+    roughness: np.ndarray
+    eye_color_srgb: tuple[float, float, float]
+    sh_coeffs: np.ndarray
+    metrics: dict[str, float]
+    timings: dict[str, float]
+    debug: dict[str, np.ndarray] = field(default_factory=dict)
+    relit_sheet: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class TextureSettings:
+    """Per-stage settings and optional outputs."""
+
+    delight: DelightSettings = DelightSettings()
+    correct: CorrectSettings = CorrectSettings()
+    relit_sheet: bool = True
+    rerender: bool = True
+    debug: bool = True
+
+
+def _check(inputs: TextureInputs, model: HeadModel) -> tuple[np.ndarray, np.ndarray | None]:
+    photo = np.asarray(inputs.photo)
+    if photo.ndim != 3 or photo.shape[2] != 3 or min(photo.shape[:2]) < 16:
+        raise ShapeError(f"photo must be (H, W, 3) with H, W >= 16, got {tuple(photo.shape)}.")
+    photo = np.ascontiguousarray(np.clip(photo, 0.0, 1.0), np.float32)
+    for name, shape in (("K", (3, 3)), ("R", (3, 3))):
+        if np.asarray(getattr(inputs, name)).shape != shape:
+            raise ShapeError(f"{name} must be {shape}, got {np.asarray(getattr(inputs, name)).shape}.")
+    if np.asarray(inputs.t).size != 3:
+        raise ShapeError(f"t must have 3 values, got {np.asarray(inputs.t).shape}.")
+    if np.asarray(inputs.vertices).shape != (model.num_vertices, 3):
+        raise ShapeError(f"vertices must be ({model.num_vertices}, 3), got {np.asarray(inputs.vertices).shape}.")
+    if inputs.landmarks is not None and np.asarray(inputs.landmarks).shape[-1] != 2:
+        raise ShapeError(f"landmarks must be (478, 2), got {np.asarray(inputs.landmarks).shape}.")
+    if inputs.texture_size not in (128, 256, 512, 1024, 2048, 4096):
+        raise ShapeError(f"texture_size must be a power of two in [128, 4096], got {inputs.texture_size}.")
+    mask = None if inputs.person_mask is None else np.asarray(inputs.person_mask, np.float32)
+    if mask is not None and mask.shape != photo.shape[:2]:
+        raise ShapeError(f"person_mask must be {photo.shape[:2]}, got {mask.shape}.")
+    return photo, mask
+
+
+def _regions(unwrap: Unwrap, model: HeadModel, names: tuple[str, ...]) -> np.ndarray:
+    return np.isin(unwrap.region, [model.region_id(n) for n in names])
+
+
+def _matched_template(template: np.ndarray, albedo: np.ndarray, confidence: np.ndarray, unwrap: Unwrap,
+                      model: HeadModel) -> np.ndarray:
+    """The template colour-matched (Lab mean/spread) to the subject's well-seen face skin; eyes,
+    teeth and tongue keep the template's own colours."""
+    ref = skin_model_mask(unwrap, model, confidence)
+    tmpl_skin = _regions(unwrap, model, ("face",))
+    if ref.sum() < 50:
+        return template
+    stats = skin_stats(albedo, ref.astype(np.float32))
+    matched = np.asarray(match_color_stats(template, tmpl_skin.astype(np.float32), stats, max_gain=1.5), np.float32)
+    keep = _regions(unwrap, model, _NON_SKIN_PARTS)
+    return np.where(keep[..., None], template, matched).astype(np.float32)
+
+
+def _bs(albedo: np.ndarray, rowcol: np.ndarray, mask: np.ndarray) -> float:
+    try:
+        return brightness_symmetry_error(albedo, rowcol, mask.astype(np.float32))
+    except ShapeError:
+        return float("nan")
+
+
+def _seen_both(conf: np.ndarray, index: np.ndarray, thr: float = 0.5) -> np.ndarray:
+    n = conf.shape[0]
+    safe = np.where(index >= 0, index, 0)
+    cm = conf.reshape(-1)[safe].reshape(n, n)
+    return (conf > thr) & (cm > thr) & (index.reshape(n, n) >= 0)
+
+
+def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn | None = None,
+                  settings: TextureSettings = TextureSettings()) -> TextureResult:
+    """Run the whole texture pipeline (see the module docstring) and return maps, metrics, timings."""
+    report = progress if progress is not None else (lambda stage, fraction, message: None)
+    photo, person_mask = _check(inputs, model)
+    n = int(inputs.texture_size)
+    h, w = photo.shape[:2]
+    K = np.asarray(inputs.K, np.float64)
+    R = np.asarray(inputs.R, np.float64)
+    t = np.asarray(inputs.t, np.float64).reshape(3)
+    verts = np.asarray(inputs.vertices, np.float32)
+    lms = None if inputs.landmarks is None else np.asarray(inputs.landmarks, np.float64)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 4)
+        clock = now
+
+    report("texture", 0.0, "unwrapping the photo into UV space")
+    view = camera_view(model, verts, K, R, t, w, h)
+    unwrap = unwrap_photo(photo, K, R, t, verts, model, n, person_mask, view=view)
+    mirror = mirror_lookup(model, n)
+    lap("unwrap")
+
+    report("texture", 0.2, "estimating the lighting and de-lighting")
+    delit = delight(unwrap, model, verts, mirror_index=mirror.index, settings=settings.delight)
+    lap("delight")
+
+    report("texture", 0.45, "correcting eyes, mouth, nostrils and hair")
+    template = load_template_albedo(n)
+    matched = _matched_template(template, delit.albedo, delit.confidence, unwrap, model)
+    masks = correction_masks(unwrap, delit.albedo, delit.confidence, lms, (h, w), model, settings.correct)
+    corrected = correct(delit.albedo, delit.confidence, matched, masks, settings.correct)
+    lap("correct")
+
+    report("texture", 0.65, "completing unseen regions")
+    done: Completed = complete(corrected.albedo, corrected.confidence, matched, unwrap.covered, mirror)
+    lap("complete")
+
+    report("texture", 0.8, "writing PBR maps")
+    albedo_srgb = albedo_srgb8(done.albedo)
+    normal = normal_map(n)
+    rough = roughness_map(n)
+    cam_dir = -R.T @ t
+    eye = eye_color(photo, lms, delit.lighting, cam_dir / max(np.linalg.norm(cam_dir), 1e-9))
+    lap("maps")
+
+    report("texture", 0.88, "measuring")
+    metrics = _metrics(unwrap, delit.albedo, delit.confidence, done, mirror.rowcol, mirror.index, model)
+    metrics.update({f"delight_{k}": float(v) for k, v in delit.info.items()})
+    if settings.rerender:
+        rr = rerender(photo, model, verts, K, R, t, done.albedo, delit.lighting, lms)
+        metrics["psnr_face"] = rr.psnr
+    lap("metrics")
+
+    sheet = None
+    if settings.relit_sheet:
+        report("texture", 0.94, "rendering the relit preview")
+        photo_srgb = albedo_srgb8(photo)
+        sheet = render_relit_sheet(photo_srgb, model, verts, K, R, t, done.albedo)
+        lap("relit_sheet")
+    timings["total"] = round(sum(timings.values()), 4)
+    report("texture", 1.0, f"texture done (BS error {metrics['bs_error']:.2f})")
+
+    debug: dict[str, np.ndarray] = {}
+    if settings.debug:
+        debug = {
+            "weight": unwrap.weight,
+            "unwrap_srgb": albedo_srgb8(unwrap.color),
+            "delit_srgb": albedo_srgb8(delit.albedo),
+            "confidence": corrected.confidence,
+            "shading": delit.shading,
+            "sun_visibility": delit.sun_visibility,
+            "outliers": delit.outliers,
+            "mask_eyes": masks.eyes,
+            "mask_mouth": masks.mouth,
+            "mask_nostrils": masks.nostrils,
+            "mask_hair": masks.hair,
+            "poisson": corrected.poisson,
+            "dropped": corrected.dropped,
+            "from_photo": done.from_photo,
+            "from_mirror": done.from_mirror,
+            "from_template": done.from_template,
+            "template_matched_srgb": albedo_srgb8(matched),
+            "albedo_linear": done.albedo,
+        }
+    return TextureResult(
+        albedo_srgb=albedo_srgb,
+        normal=normal,
+        roughness=rough,
+        eye_color_srgb=eye,
+        sh_coeffs=delit.lighting.equivalent_sh(),
+        metrics=metrics,
+        timings=timings,
+        debug=debug,
+        relit_sheet=sheet,
+    )
+
+
+def _metrics(unwrap: Unwrap, delit_albedo: np.ndarray, delit_conf: np.ndarray, done: Completed,
+             rowcol: np.ndarray, index: np.ndarray, model: HeadModel) -> dict[str, float]:
+    face = _regions(unwrap, model, _BS_REGIONS)
+    both = _seen_both(unwrap.weight, index) & face
+    skin = (unwrap.part == 0) & unwrap.covered & ~_regions(unwrap, model, _COVERAGE_EXCLUDE)
+    return {
+        "bs_error": _bs(done.albedo, rowcol, face),
+        "bs_error_unwrap": _bs(unwrap.color, rowcol, both),
+        "bs_error_delit": _bs(delit_albedo, rowcol, both & _seen_both(delit_conf, index)),
+        "coverage": float((done.from_photo[skin] > 0.5).mean()) if skin.any() else 0.0,
+        "coverage_face": float((done.from_photo[face] > 0.5).mean()) if face.any() else 0.0,
+        "mirror_fill": float((done.from_mirror[skin] > 0.5).mean()) if skin.any() else 0.0,
+        "template_fill": float((done.from_template[skin] > 0.5).mean()) if skin.any() else 0.0,
+    }
