@@ -9,6 +9,7 @@ import os
 import shutil
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +66,19 @@ class _Timer:
         self.timings[self.name] = round(time.perf_counter() - self.start, 4)
 
 
+@contextmanager
+def torch_threads(count: int):
+    """Runs the block with ``count`` torch intra-op threads, then restores the previous setting."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def reconstruct(photo_path: str | os.PathLike, options: ReconstructOptions = ReconstructOptions(),
                 progress=None) -> Reconstruction:
     """Photo file -> fitted head (+ texture). Raises :class:`engine.errors.EngineError` subclasses on bad input."""
@@ -85,7 +99,6 @@ def reconstruct(photo_path: str | os.PathLike, options: ReconstructOptions = Rec
     with _Timer(timings, "load_model"):
         import torch
 
-        torch.set_num_threads(max(1, min(os.cpu_count() or 1, 8)))
         from engine.fit.pipeline import FitSettings, fit_head
         from engine.head.model import load_head_model
 
@@ -96,7 +109,9 @@ def reconstruct(photo_path: str | os.PathLike, options: ReconstructOptions = Rec
             from engine.landmarks import segment_person
 
             person_mask = segment_person(photo, face)
-    with _Timer(timings, "fit"):
+    # The fit works on small tensors (478 landmarks, a 160-pixel render): with more than one intra-op
+    # thread, OpenMP's barriers cost more than the work, and 10x more when the cores are shared.
+    with _Timer(timings, "fit"), torch_threads(1):
         fit = fit_head(photo.rgb, face, model, FitSettings.for_quality(options.quality), person_mask, progress)
     progress("fit", 1.0, f"landmark error {fit.metrics['landmark_error_iod'] * 100:.2f}% IOD")
     rec = Reconstruction(options=options, photo=photo, face=face, fit=fit, timings=timings,
@@ -132,7 +147,8 @@ def write_outputs(rec: Reconstruction, output: str | os.PathLike, progress=None)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
     try:
-        outputs.write_all(rec, tmp, progress)
+        with torch_threads(1):
+            outputs.write_all(rec, tmp, progress)
         if output.exists():
             old = output.with_name(f".{output.name}.old-{os.getpid()}")
             output.rename(old)

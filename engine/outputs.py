@@ -44,9 +44,8 @@ def visible_faces(model: HeadModel, vertices: np.ndarray, K: np.ndarray, R: np.n
                           torch.tensor(R, dtype=torch.float32), torch.tensor(t, dtype=torch.float32), width, height)
     rast, _ = rasterize(make_context("cpu", backend="torch"), clip[None], model.faces.to(torch.int32),
                         (height, width), grad_db=False)
-    ids = rast[..., 3].long().reshape(-1)
     seen = np.zeros(model.faces.shape[0] + 1, bool)
-    seen[torch.unique(ids).numpy()] = True
+    seen[rast[..., 3].reshape(-1).numpy().astype(np.int64)] = True
     return seen[1:]
 
 

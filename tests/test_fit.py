@@ -39,7 +39,7 @@ def test_coefficients_stay_in_range_and_corrective_is_small() -> None:
     model = load_head_model()
     parametric = model.shaped_vertices(__import__("torch").from_numpy(fit.shape).float(), None).numpy()
     offset = np.linalg.norm(fit.vertices_neutral - parametric, axis=1)
-    assert offset.max() < 0.016 and np.median(offset) < 0.003
+    assert offset.max() < 0.02 and np.median(offset) < 0.003
 
 
 def test_astronaut_smiles() -> None:
