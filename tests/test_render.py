@@ -471,6 +471,17 @@ def test_sh_shading_lambertian_convention() -> None:
     assert (approx - (dd @ d).clamp_min(0)).abs().max() < 0.1
 
 
+def test_sh_shading_equals_basis_expansion_and_gradcheck() -> None:
+    g = torch.Generator().manual_seed(7)
+    n = torch.randn(2, 4, 5, 3, dtype=torch.float64, generator=g)
+    c = torch.randn(2, 9, 3, dtype=torch.float64, generator=g)
+    bands = torch.tensor([1.0] + [2.0 / 3.0] * 3 + [0.25] * 5, dtype=torch.float64)
+    ref = (sh_basis(n).reshape(2, -1, 9) @ (c * bands[:, None])).reshape(2, 4, 5, 3)
+    assert torch.allclose(sh_shading(n, c), ref, atol=1e-12)
+    assert torch.autograd.gradcheck(sh_shading, (n.requires_grad_(), c.requires_grad_()))
+    assert torch.autograd.gradcheck(sh_shading, (n[:1].detach().requires_grad_(), c))  # broadcast normals
+
+
 # --- backends and argument checks -------------------------------------------------------------------
 
 def test_backend_selection() -> None:

@@ -58,24 +58,87 @@ def _band_weights(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     return torch.tensor([a0, a1, a1, a1, a2, a2, a2, a2, a2], dtype=dtype, device=device)
 
 
+def _quadratic_form(coeffs: torch.Tensor) -> torch.Tensor:
+    """Rewrite Lambertian SH shading as a quadratic polynomial in the normal (differentiable).
+
+    ``out_c = a + bx x + by y + bz z + sxx x² + syy y² + szz z² + sxy xy + sxz xz + syz yz`` with the
+    ten coefficients per channel returned as [B, 10, 3] in that order, from ``coeffs`` [B, 9, 3].
+    """
+    c0, c1, c2, c3, c4 = SH_CONSTANTS
+    lw = coeffs * _band_weights(coeffs.dtype, coeffs.device)[:, None]
+    L = lw.unbind(1)  # nine [B, 3]
+    return torch.stack((c0 * L[0] - c3 * L[6], c1 * L[3], c1 * L[1], c1 * L[2],
+                        c4 * L[8], -c4 * L[8], 3.0 * c3 * L[6], c2 * L[4], c2 * L[7], c2 * L[5]), 1)
+
+
+_FEATURES = ((), (0,), (1,), (2,), (0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2))
+"""Monomials of (x, y, z) multiplying the ten coefficients of :func:`_quadratic_form`."""
+
+
+def _interleave(channels: list[torch.Tensor]) -> torch.Tensor:
+    """[B, P] tensors -> [B, P, C] (strided copies; ``torch.stack(dim=-1)`` is several times slower)."""
+    out = torch.empty(*channels[0].shape, len(channels), dtype=channels[0].dtype, device=channels[0].device)
+    for c, t in enumerate(channels):
+        out[..., c] = t
+    return out
+
+
+class _Quadratic(torch.autograd.Function):
+    """Evaluate the quadratic form on [B, P] component vectors (contiguous elementwise ops are far
+    faster on CPU than broadcast outer products or tall-skinny matmuls for dense images)."""
+
+    @staticmethod
+    def forward(ctx, n, k):  # type: ignore[override]
+        x, y, z = (t.contiguous() for t in n.unbind(-1))  # [B, P]
+        kk = [[k[:, i, c : c + 1] for c in range(3)] for i in range(10)]  # [B, 1] each
+        outs = []
+        for c in range(3):
+            a, bx, by, bz, sxx, syy, szz, sxy, sxz, syz = (kk[i][c] for i in range(10))
+            outs.append(a + x * (bx + sxx * x + sxy * y + sxz * z) + y * (by + syy * y + syz * z) + z * (bz + szz * z))
+        ctx.save_for_backward(x, y, z, k)
+        return _interleave(outs)
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        x, y, z, k = ctx.saved_tensors
+        gc = [g[..., c].contiguous() for c in range(3)]
+        g_n = g_k = None
+        if ctx.needs_input_grad[0]:
+            # G_i = sum_c k_ic g_c, then the gradient of the polynomial w.r.t. (x, y, z)
+            gk = [gc[0] * k[:, i, 0:1] + gc[1] * k[:, i, 1:2] + gc[2] * k[:, i, 2:3] for i in range(1, 10)]
+            bx, by, bz, sxx, syy, szz, sxy, sxz, syz = gk
+            gx = bx + 2.0 * sxx * x + sxy * y + sxz * z
+            gy = by + 2.0 * syy * y + sxy * x + syz * z
+            gz = bz + 2.0 * szz * z + sxz * x + syz * y
+            g_n = _interleave([gx, gy, gz])
+        if ctx.needs_input_grad[1]:
+            comp = (x, y, z)
+            feats = [torch.ones_like(x)] + [comp[f[0]] if len(f) == 1 else comp[f[0]] * comp[f[1]]
+                                            for f in _FEATURES[1:]]
+            fm = torch.stack(feats, 1)  # [B, 10, P]
+            gm = torch.stack(gc, 1)  # [B, 3, P]
+            g_k = torch.bmm(gm, fm.transpose(1, 2)).transpose(1, 2)  # [B, 10, 3]; large-K matmul is fast
+        return g_n, g_k
+
+
 def sh_shading(normals: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
     """Lambertian shading ``[B, ..., 3]`` of unit normals ``[B, ..., 3]`` under SH radiance ``coeffs`` ``[B, 9, 3]``.
 
-    ``normals`` may have a leading 1 (or coeffs a leading 1) to broadcast. Normals need not be unit on
-    background pixels (zeros give the constant term only). Differentiable in both inputs.
+    ``normals`` or ``coeffs`` may have a leading 1 to broadcast. The order-2 expansion is a quadratic
+    polynomial in the normal, evaluated as such (same values as ``sh_basis(n) @ (A_l/π · coeffs)``);
+    zero normals (e.g. background pixels) get its constant term. Differentiable in both inputs.
     """
     check_float("coeffs", coeffs, (3,), last=3)
+    check_float("normals", normals, tuple(range(2, 8)), last=3)
     if coeffs.shape[1] != 9:
         raise RenderArgumentError(f"coeffs must be [B, 9, 3], got {tuple(coeffs.shape)}.")
-    basis = sh_basis(normals)  # [B, ..., 9]
-    if normals.dim() < 2:
-        raise RenderArgumentError(f"normals need a leading batch dim, got {tuple(normals.shape)}.")
-    b = max(basis.shape[0], coeffs.shape[0])
-    if basis.shape[0] not in (1, b) or coeffs.shape[0] not in (1, b):
+    b = max(normals.shape[0], coeffs.shape[0])
+    if normals.shape[0] not in (1, b) or coeffs.shape[0] not in (1, b):
         raise RenderArgumentError(f"normals minibatch {normals.shape[0]} and coeffs {coeffs.shape[0]} differ.")
-    weighted = coeffs * _band_weights(coeffs.dtype, coeffs.device)[:, None]
-    flat = basis.reshape(basis.shape[0], -1, 9).expand(b, -1, 9)
-    out = torch.bmm(flat, weighted.expand(b, 9, 3))
+    dt = torch.promote_types(normals.dtype, coeffs.dtype)
+    k = _quadratic_form(coeffs.to(dt).expand(b, 9, 3))
+    flat = normals.to(dt).reshape(normals.shape[0], -1, 3).expand(b, -1, 3)
+    out = _Quadratic.apply(flat, k)
     return out.reshape(b, *normals.shape[1:-1], 3)
 
 
