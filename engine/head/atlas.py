@@ -109,29 +109,40 @@ def remap_body_atlas_image(img: np.ndarray, size: int, model: HeadModel | None =
                            dilate_px: int = 2) -> np.ndarray:
     """Resample a MakeHuman full-body-atlas image (e.g. ``mpfb_face.jpg``) into the head atlas.
 
-    img: (H, W) or (H, W, C) array of any dtype cv2 can warp (uint8, uint16, float32, float64), row 0 =
+    img: (H, W) or (H, W, C) array of any dtype cv2 can remap (uint8, uint16, float32, float64), row 0 =
         top, any resolution (the body atlas is square in MakeHuman, but H != W works).
-    Returns (size, size[, C]) of the same dtype: each island warped by its similarity transform
-    (bilinear) and masked by its texels (grown by ``dilate_px``); 0 outside the islands.
+    Returns (size, size[, C]) of the same dtype: every head-atlas texel samples (bilinear) the body atlas
+    at its own body uv (interpolated over its triangle, so the non-affine face magnification of the head
+    atlas is followed exactly); texels within ``dilate_px`` of an island take their nearest texel's
+    body uv; 0 elsewhere.
     """
     _check_size(size)
     if not isinstance(img, np.ndarray) or img.ndim not in (2, 3) or img.shape[0] < 2 or img.shape[1] < 2:
         raise EngineError("Body-atlas image must be a (H, W) or (H, W, C) numpy array.")
     model = model or load_head_model()
     h, w = img.shape[:2]
-    ids = island_id_image(size, dilate_px, model)
-    src_from_uv = uv_to_pixel_matrix(w, h)
-    dst_from_uv = uv_to_pixel_matrix(size, size)
-    out = np.zeros((size, size) + img.shape[2:], img.dtype)
+    map_x, map_y, valid = _body_pixel_map(int(size), int(dilate_px), model, w, h)
     channels = [img] if img.ndim == 2 or img.shape[2] <= 4 else [img[..., c] for c in range(img.shape[2])]
-    for k, t in enumerate(model.island_transforms):
-        head_from_body = np.vstack([t, [0.0, 0.0, 1.0]])
-        m = dst_from_uv @ head_from_body @ np.linalg.inv(src_from_uv)
-        sel = ids == k
-        warped = [cv2.warpAffine(ch, m[:2], (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-                  for ch in channels]
-        res = warped[0] if len(warped) == 1 else np.stack(warped, axis=-1)
-        if res.ndim == 2 and img.ndim == 3:
-            res = res[..., None]
-        out[sel] = res[sel]
+    warped = [cv2.remap(ch, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) for ch in channels]
+    out = warped[0] if len(warped) == 1 else np.stack(warped, axis=-1)
+    if out.ndim == 2 and img.ndim == 3:
+        out = out[..., None]
+    out[~valid] = 0
     return out
+
+
+def _body_pixel_map(size: int, dilate_px: int, model: HeadModel, width: int, height: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from scipy.ndimage import distance_transform_edt
+
+    from engine.texture.uv_raster import interpolate_uv, rasterize_uv
+
+    uv_faces = model.uv_faces.numpy()
+    raster = rasterize_uv(model.uvs.numpy(), uv_faces, size)
+    body = interpolate_uv(raster, model.uvs_body.numpy()[uv_faces])
+    covered = raster.covered
+    dist, (rows, cols) = distance_transform_edt(~covered, return_indices=True)
+    body = body[rows, cols]
+    valid = dist <= dilate_px
+    src = body @ uv_to_pixel_matrix(width, height)[:2, :2].T + uv_to_pixel_matrix(width, height)[:2, 2]
+    return src[..., 0].astype(np.float32), src[..., 1].astype(np.float32), valid

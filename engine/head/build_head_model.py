@@ -390,6 +390,41 @@ def _apply_packing(islands: list[Island], packing: Packing, vt: np.ndarray) -> t
     return uv, island_of
 
 
+FACE_MAGNIFICATION = 3.5
+"""Linear texel-density gain at the face centre relative to MakeHuman's unwrap (see _magnify_face)."""
+FACE_CENTRE_Y = -0.025  # head-space height (m) of the face's centre: between the nose tip and the eyes
+
+
+def _magnify_face(body_uv: np.ndarray, islands: list["Island"], faces: np.ndarray, uv_faces: np.ndarray,
+                  v_head: np.ndarray) -> np.ndarray:
+    """Body uvs with the main (face/scalp/ears) island radially re-spaced around the face centre.
+
+    MakeHuman's head island gives the face about 6 % of its area and the scalp the rest; the photo
+    only ever covers the face. A radial map ``r -> R g(r / R)`` with ``g(x) = (1 + a) x / (1 + a x)``
+    (``g(0) = 0``, ``g(1) = 1``, monotonic, so no triangle folds over) magnifies the face ``1 + a``
+    times at its centre and compresses the island's rim (back of the scalp) by the same factor.
+    ``R`` is the island's largest distance from the centre, so the island keeps its outline's extent.
+    """
+    main = next(i for i in islands if i.kind == "main")
+    uv_to_vertex = np.full(len(body_uv), -1, np.int64)
+    uv_to_vertex[uv_faces.reshape(-1)] = faces.reshape(-1)
+    ids = main.uv_ids
+    p = v_head[uv_to_vertex[ids]]
+    front = p[:, 2] > np.percentile(p[:, 2], 90)
+    score = np.abs(p[:, 0]) + np.abs(p[:, 1] - FACE_CENTRE_Y) + np.where(front, 0.0, 1.0)
+    centre = body_uv[ids[np.argmin(score)]]
+    d = body_uv[ids] - centre
+    r = np.linalg.norm(d, axis=1)
+    R = r.max() * (1 + 1e-6)
+    x = r / R
+    a = FACE_MAGNIFICATION - 1.0
+    g = (1 + a) * x / (1 + a * x)
+    scale = np.where(x > 0, g / np.maximum(x, 1e-12), 1 + a)
+    out = body_uv.copy()
+    out[ids] = centre + d * scale[:, None]
+    return out
+
+
 def fill_ratio(uvs: np.ndarray, uv_faces: np.ndarray) -> float:
     """Summed triangle area in uv space (islands do not overlap, so this is the covered area)."""
     return float(_tri_areas_2d(uvs[uv_faces]).sum())
@@ -627,8 +662,10 @@ def build(out: Path = DEFAULT_OUT, verbose: bool = True) -> dict[str, float]:
 
     body_uv = mesh.vt[used_t]
     islands = _find_islands(faces, uv_faces, face_part, v_head, body_uv)
-    packing = _pack_islands(islands, body_uv)
-    uvs, island_of_uv = _apply_packing(islands, packing, body_uv)
+    pack_uv = _magnify_face(body_uv, islands, faces, uv_faces, v_head)
+    islands = _find_islands(faces, uv_faces, face_part, v_head, pack_uv)
+    packing = _pack_islands(islands, pack_uv)
+    uvs, island_of_uv = _apply_packing(islands, packing, pack_uv)
     fill = fill_ratio(uvs, uv_faces)
 
     # shape basis
