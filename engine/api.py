@@ -51,6 +51,7 @@ class Reconstruction:
     face: "FaceLandmarks"  # noqa: F821
     fit: "FitResult"  # noqa: F821
     texture: "TextureResult | None" = None  # noqa: F821
+    device: str = "cpu"
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -64,6 +65,22 @@ class _Timer:
 
     def __exit__(self, *exc) -> None:
         self.timings[self.name] = round(time.perf_counter() - self.start, 4)
+
+
+def resolve_device(requested: str) -> str:
+    """``auto`` -> ``cuda`` when a CUDA device is usable, else ``cpu``; ``cuda`` without one is an error.
+
+    The fit and texture stages run on the CPU renderer; with CUDA and nvdiffrast installed, the
+    renderer's ``auto`` backend uses nvdiffrast for the CUDA tensors.
+    """
+    import torch
+
+    available = torch.cuda.is_available()
+    if requested == "cuda" and not available:
+        raise InputError("CUDA was requested but no CUDA device is available", hint="use --device cpu or auto")
+    if requested == "auto":
+        return "cuda" if available else "cpu"
+    return requested
 
 
 @contextmanager
@@ -103,6 +120,7 @@ def reconstruct(photo_path: str | os.PathLike, options: ReconstructOptions = Rec
         from engine.head.model import load_head_model
 
         model = load_head_model()
+    device = resolve_device(options.device)
     person_mask = None
     if options.with_texture:
         with _Timer(timings, "segmentation"):
@@ -114,7 +132,7 @@ def reconstruct(photo_path: str | os.PathLike, options: ReconstructOptions = Rec
     with _Timer(timings, "fit"), torch_threads(1):
         fit = fit_head(photo.rgb, face, model, FitSettings.for_quality(options.quality), person_mask, progress)
     progress("fit", 1.0, f"landmark error {fit.metrics['landmark_error_iod'] * 100:.2f}% IOD")
-    rec = Reconstruction(options=options, photo=photo, face=face, fit=fit, timings=timings,
+    rec = Reconstruction(options=options, photo=photo, face=face, fit=fit, timings=timings, device=device,
                          warnings=list(photo.warnings) + list(face.warnings))
     if options.with_texture:
         with _Timer(timings, "texture"):

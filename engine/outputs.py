@@ -86,6 +86,7 @@ def params_dict(rec, model: HeadModel, mesh_vertices: np.ndarray) -> dict:
         "warnings": list(rec.warnings),
         "options": {"texture_size": rec.options.texture_size, "quality": rec.options.quality,
                     "device": rec.options.device, "expression": rec.options.expression},
+        "device_used": rec.device,
         "eye_color_srgb": None,
     }
     if rec.texture is not None:

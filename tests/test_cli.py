@@ -135,3 +135,11 @@ def test_failed_write_leaves_no_half_written_folder(tmp_path: Path, monkeypatch:
     with pytest.raises(OSError):
         api.write_outputs(rec, tmp_path / "out")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cuda_request_without_cuda_is_a_clear_error(tmp_path: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    user_error(run_cli("reconstruct", "--demo", "-o", str(tmp_path / "out"), "--device", "cuda"), 2, "cuda")
