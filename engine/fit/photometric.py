@@ -82,7 +82,7 @@ def refine_photometric(state: LandmarkFitState, basis: LandmarkBasis, model: Hea
     target_lm = torch.as_tensor(face.points, dtype=torch.float32)
     lm_settings = LandmarkFitSettings()
     params = [state.rotvec, state.translation, state.shape, state.expression]
-    t_scale = 0.01 * float(state.translation[2])
+    t_scale = 0.01 * float(state.translation.detach()[2])
     opt = Adam(params, settings.learning_rate, settings.iterations, scales=[0.1, t_scale * 0.3, 1.0, 1.0])
     coeffs = torch.zeros(9, 3)
     terms: dict[str, float] = {}
