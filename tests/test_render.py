@@ -288,6 +288,22 @@ def test_gradcheck_texture_and_sample_image() -> None:
     assert torch.autograd.gradcheck(lambda t, c: sample_image(t, c), (tex, xy), eps=1e-6, atol=1e-6)
 
 
+def test_texture_matches_grid_sample_reference() -> None:
+    g = torch.Generator().manual_seed(8)
+    tex = torch.rand(2, 6, 9, 4, dtype=torch.float64, generator=g)
+    uv = torch.rand(2, 5, 7, 2, dtype=torch.float64, generator=g) * 1.6 - 0.3
+    grid = torch.stack((2 * uv[..., 0] - 1, 1 - 2 * uv[..., 1]), -1)
+    for ours, theirs in (("clamp", "border"), ("zero", "zeros")):
+        for filt, mode in (("linear", "bilinear"), ("nearest", "nearest")):
+            ref = torch.nn.functional.grid_sample(tex.permute(0, 3, 1, 2), grid, mode=mode, padding_mode=theirs,
+                                                  align_corners=False).permute(0, 2, 3, 1)
+            assert torch.allclose(texture(tex, uv, filter_mode=filt, boundary_mode=ours), ref, atol=1e-12)
+    # wrap equals clamp-free sampling of a 3x3 tiled texture at the centre tile
+    tiled = tex.repeat(1, 3, 3, 1)
+    uv_c = torch.remainder(uv, 1.0) / 3 + 1 / 3
+    assert torch.allclose(texture(tex, uv, boundary_mode="wrap"), texture(tiled, uv_c, boundary_mode="clamp"))
+
+
 def test_sample_image_at_pixel_centres() -> None:
     img = torch.rand(2, 6, 9, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     xy = torch.tensor([[[4.0, 2.0], [0.0, 0.0]], [[8.0, 5.0], [2.5, 1.0]]], dtype=torch.float64)
