@@ -55,6 +55,8 @@ def register() -> None:
 
 def unregister() -> None:
     operators.cancel_active_job()
+    if bpy.app.timers.is_registered(operators.tick_active_job):
+        bpy.app.timers.unregister(operators.tick_active_job)
     for handlers, fn in ((bpy.app.handlers.load_post, _on_load_post), (bpy.app.handlers.load_pre, _on_load_pre)):
         if fn in handlers:
             handlers.remove(fn)

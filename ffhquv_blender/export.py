@@ -86,11 +86,27 @@ def export_avatar(context: bpy.types.Context, objects: list[bpy.types.Object], f
     try:
         with _selected_only(context, objects):
             _export(fmt, path)
+        if fmt == "OBJ":
+            _write_packed_textures(objects, path.parent)
     except RuntimeError as err:  # exporters raise RuntimeError with their report text
         raise AddonError(f"Export failed: {str(err).strip().splitlines()[-1]}") from err
     if not path.is_file():
         raise AddonError(f"Export failed: {path.name} was not written.")
     return path
+
+
+def _write_packed_textures(objects: list[bpy.types.Object], folder: Path) -> None:
+    """The OBJ exporter references packed images by file name without writing them: write them beside the .mtl."""
+    for obj in objects:
+        for slot in obj.material_slots:
+            tree = slot.material.node_tree if slot.material is not None else None
+            for node in (tree.nodes if tree is not None else ()):
+                image = getattr(node, "image", None)
+                if image is None or image.packed_file is None or not image.filepath:
+                    continue
+                target = folder / Path(bpy.path.abspath(image.filepath)).name
+                if not target.exists():
+                    target.write_bytes(image.packed_file.data)
 
 
 def _export(fmt: str, path: Path) -> None:

@@ -186,6 +186,8 @@ def test_interactive_path_with_timer_ticks(empty_scene, photo, fake_engine) -> N
         fractions.append(bpy.context.window_manager.ffhquv_job.fraction)
         assert time.monotonic() < deadline
         time.sleep(0.05)
+    if bpy.app.timers.is_registered(ops.tick_active_job):  # it never fired; leave no timer behind
+        bpy.app.timers.unregister(ops.tick_active_job)
     assert fractions == sorted(fractions)
     assert "astronaut" in bpy.data.objects and ops.active_job() is None
     assert not bpy.context.window_manager.ffhquv_job.running
