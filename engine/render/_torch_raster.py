@@ -209,6 +209,14 @@ def _pixel_ndc(pix: torch.Tensor, h: int, w: int, dtype: torch.dtype) -> tuple[t
     return ((col * 2.0 + 1.0) / w - 1.0).to(dtype), ((row * 2.0 + 1.0) / h - 1.0).to(dtype)
 
 
+def _columns(cols: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """[P] tensors -> [P, K] (column writes; ``torch.stack(dim=1)`` takes a slow path on CPU)."""
+    out = torch.empty(cols[0].shape[0], len(cols), dtype=cols[0].dtype, device=cols[0].device)
+    for k, c in enumerate(cols):
+        out[:, k] = c
+    return out
+
+
 def _cross(a: tuple[torch.Tensor, ...], b: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
     """Cross product of 3-vectors given as component tuples (avoids slow size-3 tensor dims)."""
     return (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])
@@ -254,7 +262,7 @@ class _Rasterize(torch.autograd.Function):
         px, py = _pixel_ndc(pix, h, w, pos_flat.dtype)
         uv, inv_s, db = _bary_db(m, win, px, py, h, w, want_db)
         dt, dev = uv.dtype, uv.device
-        vals = torch.stack((uv[0], uv[1], zw.to(dt), tid.to(dt)), 1)
+        vals = _columns((uv[0], uv[1], zw.to(dt), tid.to(dt)))
         rast = torch.zeros(b * h * w, 4, dtype=dt, device=dev).index_copy_(0, pix, vals)
         if want_db:
             rast_db = torch.zeros(b * h * w, 4, dtype=dt, device=dev).index_copy_(0, pix, db.T)
@@ -349,7 +357,7 @@ class _Interpolate(torch.autograd.Function):
             zero = torch.zeros_like(gu)
             b, h, w, _ = ctx.rast_shape
             g_rast = torch.zeros(b * h * w, 4, dtype=g.dtype, device=g.device).index_copy_(
-                0, pix, torch.stack((gu, gv, zero, zero), 1))
+                0, pix, _columns((gu, gv, zero, zero)))
             g_rast = g_rast.view(ctx.rast_shape)
         return g_attr, g_rast, None, None
 
