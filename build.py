@@ -25,6 +25,7 @@ Downloaded wheels are cached in ``wheels/<platform>-<cpu|cuda>/`` (git-ignored);
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -86,7 +87,9 @@ PLATFORMS: dict[str, Platform] = {
                                            "macosx_11_0_arm64", "macosx_11_0_universal2", "macosx_10_9_universal2"),
                             f"torch=={TORCH_VERSION}", False),
 }
-TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"  # where +cpu wheels live (also found via find-links)
+# Where the +cpu torch wheels live. Override with --torch-index (or FFHQUV_TORCH_INDEX); "none" relies on
+# pip's configured indexes / find-links only (e.g. an offline mirror that already holds the +cpu wheel).
+TORCH_CPU_INDEX = os.environ.get("FFHQUV_TORCH_INDEX", "https://download.pytorch.org/whl/cpu")
 
 
 def _version() -> str:
@@ -118,7 +121,7 @@ def _pip_download(requirements: tuple[str, ...], dest: Path, platform: Platform,
     subprocess.run(cmd, check=True)
 
 
-def download_wheels(platform: Platform, cuda: bool) -> list[Path]:
+def download_wheels(platform: Platform, cuda: bool, torch_index: str = TORCH_CPU_INDEX) -> list[Path]:
     """Download (or reuse cached) wheels for ``platform``; returns the wheel files, numpy excluded."""
     dest = WHEEL_CACHE / f"{platform.blender}-{'cuda' if cuda else 'cpu'}"
     dest.mkdir(parents=True, exist_ok=True)
@@ -127,9 +130,11 @@ def download_wheels(platform: Platform, cuda: bool) -> list[Path]:
             raise SystemExit(f"No CUDA build of torch exists for {platform.blender}.")
         _pip_download((f"torch=={TORCH_VERSION}",), dest, platform, with_deps=True)
     else:
-        extra = ("--extra-index-url", TORCH_CPU_INDEX) if "+cpu" in platform.torch_cpu else ()
+        use_index = "+cpu" in platform.torch_cpu and torch_index and torch_index != "none"
+        extra = ("--extra-index-url", torch_index) if use_index else ()
         _pip_download((platform.torch_cpu,), dest, platform, with_deps=True, extra_args=extra)
-    _pip_download(ENGINE_REQUIREMENTS, dest, platform, with_deps=True)
+    # Resolve against Blender's numpy 1.x (the numpy wheel itself is dropped below).
+    _pip_download((*ENGINE_REQUIREMENTS, "numpy<2"), dest, platform, with_deps=True)
     _pip_download(ENGINE_REQUIREMENTS_NO_DEPS, dest, platform, with_deps=False)
     wheels = sorted(dest.glob("*.whl"))
     keep = [w for w in wheels if not any(w.name.lower().startswith(f"{n}-") for n in NEVER_BUNDLE)]
@@ -199,13 +204,13 @@ def make_zip(source: Path, zip_path: Path) -> Path:
 
 
 def build(platform_id: str | None = None, cuda: bool = False, no_wheels: bool = False, out_dir: Path = DIST,
-          staging: Path = STAGING) -> Path:
+          staging: Path = STAGING, torch_index: str = TORCH_CPU_INDEX) -> Path:
     """Stage (in ``staging``) and zip the extension into ``out_dir``; returns the zip path."""
     platform_id = platform_id or current_platform()
     if platform_id not in PLATFORMS:
         raise SystemExit(f"Unknown platform {platform_id!r}; choose from {sorted(PLATFORMS)}")
     platform = PLATFORMS[platform_id]
-    wheels = [] if no_wheels else download_wheels(platform, cuda)
+    wheels = [] if no_wheels else download_wheels(platform, cuda, torch_index)
     source = stage(platform, wheels, staging)
     suffix = "nowheels" if no_wheels else f"{platform_id}-{'cuda' if cuda else 'cpu'}"
     return make_zip(source, Path(out_dir) / f"ffhquv_blender-{_version()}-{suffix}.zip")
@@ -217,8 +222,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cuda", action="store_true", help="bundle CUDA torch instead of the CPU build")
     parser.add_argument("--no-wheels", action="store_true", help="small dev zip without wheels")
     parser.add_argument("--out", type=Path, default=DIST, help="output folder (default dist/)")
+    parser.add_argument("--torch-index", default=TORCH_CPU_INDEX,
+                        help="extra index for the +cpu torch wheel ('none': pip's configured indexes only)")
     args = parser.parse_args(argv)
-    zip_path = build(args.platform, args.cuda, args.no_wheels, args.out)
+    zip_path = build(args.platform, args.cuda, args.no_wheels, args.out, torch_index=args.torch_index)
     size = zip_path.stat().st_size
     print(f"{zip_path} {size / 1e6:.1f} MB ({size} bytes)")
     return 0
