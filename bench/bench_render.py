@@ -2,7 +2,9 @@
 
 Usage: ``python bench/bench_render.py [--res 512] [--threads 2] [--iters 20] [--fill 0.6 0.9] [--synthetic]
 [--profile]``. Prints median / min wall times and process CPU time per pipeline, and peak memory
-growth. The machine is shared: the load average is printed; compare minima when it is high. Uses the real head model
+growth. The machine is shared: the load average is printed; when it is high, wall medians mostly
+measure the other processes; the minima (and ``--threads 1`` CPU minima, which contention barely
+inflates) estimate the uncontended cost. Uses the real head model
 (``engine.head.model.load_head_model``) when it exists, else a synthetic ~10k-triangle ellipsoid
 sized like a head that fills ~60% of the frame height.
 """
@@ -89,8 +91,8 @@ def camera(v: torch.Tensor, res: int, fill: float = 0.6) -> tuple[torch.Tensor, 
     return K, R, t
 
 
-def timeit(fn: Callable[[], object], iters: int) -> tuple[float, float, float]:
-    """(median wall ms, min wall ms, median process-CPU ms) over ``iters`` runs after two warm-ups."""
+def timeit(fn: Callable[[], object], iters: int) -> tuple[float, float, float, float]:
+    """(median wall, min wall, median process CPU, min process CPU) in ms over ``iters`` runs after two warm-ups."""
     fn()
     fn()
     ts, cpu = [], []
@@ -99,7 +101,7 @@ def timeit(fn: Callable[[], object], iters: int) -> tuple[float, float, float]:
         fn()
         ts.append((time.perf_counter() - t0) * 1e3)
         cpu.append((time.process_time() - c0) * 1e3)
-    return statistics.median(ts), min(ts), statistics.median(cpu)
+    return statistics.median(ts), min(ts), statistics.median(cpu), min(cpu)
 
 
 def run_config(v: torch.Tensor, f: torch.Tensor, res: int, fill: float, iters: int) -> None:
@@ -146,8 +148,9 @@ def run_config(v: torch.Tensor, f: torch.Tensor, res: int, fill: float, iters: i
     print(f"-- {res}x{res}, mesh height {fill:.0%} of the frame: {cov} covered pixels ({100 * cov / res / res:.0f}%)")
     for label, fn in (("rasterize (no grad)", raster_only), ("rasterize+interpolate+loss+backward", fwd_bwd),
                       ("  ... + SH shading + antialias", fwd_bwd_aa)):
-        med, best, cpu = timeit(fn, iters)
-        print(f"{label:38s} wall median {med:6.1f} ms  min {best:6.1f} ms   (process CPU median {cpu:6.1f} ms)")
+        med, best, cpu, cpu_min = timeit(fn, iters)
+        print(f"{label:38s} wall median {med:6.1f} min {best:6.1f} ms | process CPU median {cpu:6.1f} "
+              f"min {cpu_min:6.1f} ms")
     print(f"peak RSS growth of the first rasterize+interpolate+loss+backward: {(rss1 - rss0) / 1024:.0f} MiB")
 
 

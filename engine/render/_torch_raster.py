@@ -98,17 +98,17 @@ def _ceil_index(v: torch.Tensor, hi: int) -> torch.Tensor:
 
 @torch.no_grad()
 def _screen_vertices(pos_flat: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-vertex screen coords [N_v, 3] = (X px, Y px, z/w) (pixel centres at i + 0.5) and validity."""
-    x, y, z, ww = pos_flat.unbind(-1)
-    ok = (ww > _W_EPS) & torch.isfinite(pos_flat).all(-1)
-    inv = torch.where(ok, 1.0 / torch.where(ok, ww, torch.ones_like(ww)), torch.zeros_like(ww))
-    scr = torch.stack(((x * inv + 1.0) * (0.5 * w), (y * inv + 1.0) * (0.5 * h), z * inv), -1)
+    """Per-vertex screen coords [3, N_v] = rows (X px, Y px, z/w) (pixel centres at i + 0.5), validity [N_v]."""
+    p = pos_flat.T
+    ok = (p[3] > _W_EPS) & torch.isfinite(p).all(0)
+    inv = torch.where(ok, 1.0 / torch.where(ok, p[3], torch.ones_like(p[3])), torch.zeros_like(p[3]))
+    scr = torch.stack(((p[0] * inv + 1.0) * (0.5 * w), (p[1] * inv + 1.0) * (0.5 * h), p[2] * inv))
     return scr, ok
 
 
 def _cswap(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Compare-swap two [N, 3] vertex rows so that the first has the smaller Y (stable)."""
-    c = (a[:, 1] > b[:, 1]).unsqueeze(1)
+    """Compare-swap two [3, N] corner tables (rows X, Y, Z) so that ``a`` has the smaller Y (stable)."""
+    c = a[1] > b[1]
     return torch.where(c, b, a), torch.where(c, a, b)
 
 
@@ -124,14 +124,12 @@ def _triangle_setup(inst: Instances, h: int, w: int) -> tuple[torch.Tensor, torc
     per-fragment depth-range test).
     """
     scr, ok = _screen_vertices(inst.pos_flat.detach(), h, w)
-    flat_idx = inst.vidx.reshape(-1)
-    t = scr.index_select(0, flat_idx).view(-1, 3, 3)
-    tri_ok = ok.index_select(0, flat_idx).view(-1, 3).all(-1)
-    v0, v1, v2 = t.unbind(1)
+    corners = [scr.index_select(1, inst.vidx[:, i]) for i in range(3)]  # [3, N] each
+    tri_ok = ok[inst.vidx[:, 0]] & ok[inst.vidx[:, 1]] & ok[inst.vidx[:, 2]]
+    v0, v1 = _cswap(corners[0], corners[1])
+    v1, v2 = _cswap(v1, corners[2])
     v0, v1 = _cswap(v0, v1)
-    v1, v2 = _cswap(v1, v2)
-    v0, v1 = _cswap(v0, v1)
-    (x0, y0, z0), (x1, y1, z1), (x2, y2, z2) = v0.unbind(1), v1.unbind(1), v2.unbind(1)
+    (x0, y0, z0), (x1, y1, z1), (x2, y2, z2) = v0, v1, v2
     j0, j1, j2 = _ceil_index(y0, h), _ceil_index(y1, h), _ceil_index(y2, h)
     nrows = (j2 - j0).clamp_(min=0) * tri_ok
     # z/w is affine in screen space: z = zc + az X + bz Y
@@ -332,15 +330,16 @@ class _Interpolate(torch.autograd.Function):
         a0, a1, a2 = (attr_flat.index_select(0, verts[k]) for k in range(3))
         uv = rast.reshape(-1, 4).index_select(0, pix)
         u, v = uv[:, 0:1], uv[:, 1:2]
-        vals = a2 + u * (a0 - a2) + v * (a1 - a2)
+        d0, d1 = a0 - a2, a1 - a2
+        vals = a2 + u * d0 + v * d1
         out = torch.zeros(b * h * w, c, dtype=vals.dtype, device=vals.device).index_copy_(0, pix, vals)
-        ctx.save_for_backward(attr_flat, pix, verts, u, v)
+        ctx.save_for_backward(attr_flat, pix, verts, u, v, d0, d1)
         ctx.rast_shape = rast.shape
         return out.view(b, h, w, c)
 
     @staticmethod
     def backward(ctx, g_out):  # type: ignore[override]
-        attr_flat, pix, verts, u, v = ctx.saved_tensors
+        attr_flat, pix, verts, u, v, d0, d1 = ctx.saved_tensors
         c = attr_flat.shape[1]
         g = g_out.reshape(-1, c).index_select(0, pix)  # [P, C]
         g_attr = g_rast = None
@@ -351,9 +350,8 @@ class _Interpolate(torch.autograd.Function):
             g_attr.index_add_(0, verts[1], gv_)
             g_attr.index_add_(0, verts[2], g - gu_ - gv_)
         if ctx.needs_input_grad[1]:
-            a0, a1, a2 = (attr_flat.index_select(0, verts[k]) for k in range(3))
-            gu = (g * (a0 - a2)).sum(1)
-            gv = (g * (a1 - a2)).sum(1)
+            gu = (g * d0).sum(1)
+            gv = (g * d1).sum(1)
             zero = torch.zeros_like(gu)
             b, h, w, _ = ctx.rast_shape
             g_rast = torch.zeros(b * h * w, 4, dtype=g.dtype, device=g.device).index_copy_(
