@@ -28,11 +28,13 @@ from dataclasses import dataclass
 
 import torch
 
+from engine.render.errors import RenderArgumentError
+
 __all__ = ["Instances", "make_instances", "rasterize_torch", "interpolate_torch"]
 
 _W_EPS = 1e-12
-_INST_BITS = 31
-_INST_MASK = (1 << _INST_BITS) - 1
+_SPAN_BITS = 31
+_SPAN_MASK = (1 << _SPAN_BITS) - 1
 _KEY_EMPTY = torch.iinfo(torch.int64).max
 
 
@@ -73,8 +75,6 @@ def make_instances(pos: torch.Tensor, tri: torch.Tensor, ranges: torch.Tensor | 
     return Instances(pos, tri[tri_id], tri_id, batch, b)
 
 
-
-
 def _depth_key(z: torch.Tensor, frag_row: torch.Tensor) -> torch.Tensor:
     """Pack fragment depth and its row-span index into an int64 ordered by (depth, row span).
 
@@ -83,12 +83,12 @@ def _depth_key(z: torch.Tensor, frag_row: torch.Tensor) -> torch.Tensor:
     resolve to the lower triangle index).
     """
     bits = (z.to(torch.float32) + 2.0).view(torch.int32).to(torch.int64)
-    return (bits << _INST_BITS) | frag_row
+    return (bits << _SPAN_BITS) | frag_row
 
 
 def _depth_from_key(key: torch.Tensor) -> torch.Tensor:
     """z/w (float32) stored in a key from :func:`_depth_key` (exact to float32 rounding of z + 2)."""
-    return (key >> _INST_BITS).to(torch.int32).view(torch.float32) - 2.0
+    return (key >> _SPAN_BITS).to(torch.int32).view(torch.float32) - 2.0
 
 
 def _ceil_index(v: torch.Tensor, hi: int) -> torch.Tensor:
@@ -176,6 +176,8 @@ def visibility(inst: Instances, h: int, w: int) -> tuple[torch.Tensor, torch.Ten
     fcol = torch.cumsum(ncols, 0) - ncols
     rtab_i = torch.stack((ti[2] + row * w + c0 - fcol, fcol))
     rtab_f = torch.stack((zc + az * (c0.to(tf.dtype) + 0.5) + bz * yc, az))
+    if row.numel() > _SPAN_MASK:
+        raise RenderArgumentError(f"{row.numel()} row spans exceed the z-buffer key's {_SPAN_BITS} bits.")
     rid = torch.repeat_interleave(ncols)
     gi = rtab_i.index_select(1, rid)
     gf = rtab_f.index_select(1, rid)
@@ -191,7 +193,7 @@ def visibility(inst: Instances, h: int, w: int) -> tuple[torch.Tensor, torch.Ten
     zbuf.scatter_reduce_(0, pix, key, reduce="amin", include_self=True)
     cov = torch.nonzero(zbuf != _KEY_EMPTY).squeeze(1)
     kc = zbuf.index_select(0, cov)
-    win = rinst.index_select(0, kc & _INST_MASK)
+    win = rinst.index_select(0, kc & _SPAN_MASK)
     return cov, win, _depth_from_key(kc)
 
 
