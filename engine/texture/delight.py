@@ -20,8 +20,8 @@ cannot explain are down-weighted. Then ``albedo = (photo - spec) / S`` everywher
 
 Scale (the albedo/exposure ambiguity): the lighting is normalised so that its unoccluded shading
 averaged over the template's face-skin normals (:func:`reference_normals`, a fixed set of head-space
-directions that face photos observe well) equals :data:`REFERENCE_SHADING` (1.0) in each of R, G, B:
-a white face-shaped object would average 1.0. This is what a camera's exposure and white balance do;
+directions that face photos observe well) equals :data:`REFERENCE_SHADING` (0.8) in each of R, G, B:
+a white face-shaped object would average 0.8. This is what a camera's exposure and white balance do;
 the same face under different lights that were exposed and white-balanced gets the same albedo, and
 a light whose colour varies over directions (warm key, cool fill) is removed.
 
@@ -64,8 +64,9 @@ __all__ = [
     "delight",
 ]
 
-REFERENCE_SHADING = 1.0
-"""Shading averaged over :func:`reference_normals` after normalisation (per channel)."""
+REFERENCE_SHADING = 0.8
+"""Shading averaged over :func:`reference_normals` after normalisation (per channel): a white
+face-shaped object would average 0.8, i.e. a face exposed with some headroom for highlights."""
 
 SKIN_LIGHTING_REGIONS = ("face",)
 """Regions whose texels drive the lighting solve (plain skin of roughly constant albedo)."""
@@ -233,7 +234,9 @@ def sun_visibility(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray, 
     depth, frames = _ortho_depth_maps(vertices.astype(np.float64), faces, d[None], resolution, centre, radius)
     texel_m = 2.0 * radius / resolution
     cos = np.clip(normals @ d, 0.05, 1.0)
-    bias = 0.0015 + 1.5 * texel_m * np.sqrt(1.0 - cos**2) / cos
+    # Slope-scaled bias: a grazing surface changes depth by texel * tan(theta) per shadow-map texel;
+    # PCF looks one texel further, hence the factor 2.5.
+    bias = 0.002 + 2.5 * texel_m * np.sqrt(1.0 - cos**2) / cos
     return _lookup_visibility(depth[0], points.astype(np.float64), d, frames[0], centre, radius, bias, pcf)
 
 
@@ -296,7 +299,8 @@ class DelightSettings:
     ``shininess``: Blinn-Phong exponents tried for the specular lobe.
     ``ridge``: Tikhonov weight on the order-1/2 SH coefficients (relative to the data's scale).
     ``irls_iters``: re-weighting passes; ``robust_scale``: Cauchy scale on the relative residual.
-    ``min_sun_gain``: keep the sun only if it lowers the robust cost by this fraction.
+    ``min_sun_gain``: keep the sun only if the final fit lowers the robust cost of the ambient-only
+    fit by this fraction (soft light is better left to the SH alone).
     ``highlight_ratio`` / ``shadow_ratio``: luminance ratio to the local albedo beyond which a texel
     is an outlier; ``dark_shading``: shading (relative to the reference) below which the albedo is
     too noisy to trust fully.
@@ -314,7 +318,7 @@ class DelightSettings:
     dark_shading: float = 0.12
     shadow_map_resolution: int = 512
     search_shadow_resolution: int = 256
-    shadow_refine_cones: tuple[float, ...] = (15.0, 6.0)
+    shadow_refine_cones: tuple[float, ...] = (20.0, 12.0, 8.0, 5.0, 3.0)
 
 
 @dataclass
@@ -327,11 +331,29 @@ class _Samples:
     position: np.ndarray  # (M, 3)
 
 
-def _solve(x: np.ndarray, y: np.ndarray, w: np.ndarray, ridge: np.ndarray) -> np.ndarray:
-    """Weighted ridge least squares: argmin Σ w (x b - y)^2 + Σ ridge b^2, for (M, P) x and (M, C) y."""
+def _solve(x: np.ndarray, y: np.ndarray, w: np.ndarray, ridge: np.ndarray,
+           shared: np.ndarray | None = None) -> np.ndarray:
+    """Weighted ridge least squares: argmin Σ w (x b - y)^2 + Σ ridge b^2, for (M, P) x and (M, C) y.
+
+    With ``shared`` (M,), one more column whose coefficient is the same for every channel (the
+    white specular sheen) is solved jointly; its coefficient is returned as an extra row (P+1, C).
+    """
     xw = x * w[:, None]
-    a = x.T @ xw + np.diag(ridge)
-    return np.linalg.solve(a, xw.T @ y)
+    g = x.T @ xw + np.diag(ridge[: x.shape[1]])
+    if shared is None:
+        return np.linalg.solve(g, xw.T @ y)
+    p, c = x.shape[1], y.shape[1]
+    gs = xw.T @ shared
+    a = np.zeros((p * c + 1, p * c + 1))
+    rhs = np.zeros(p * c + 1)
+    for k in range(c):
+        a[k * p:(k + 1) * p, k * p:(k + 1) * p] = g
+        a[k * p:(k + 1) * p, -1] = a[-1, k * p:(k + 1) * p] = gs
+        rhs[k * p:(k + 1) * p] = xw.T @ y[:, k]
+    a[-1, -1] = c * float(shared @ (w * shared)) + 1e-12
+    rhs[-1] = float((shared * w) @ y.sum(axis=1))
+    sol = np.linalg.solve(a, rhs)
+    return np.concatenate([sol[:-1].reshape(c, p).T, np.full((1, c), sol[-1])], axis=0)
 
 
 def _cauchy(rel: np.ndarray, scale: float) -> np.ndarray:
@@ -344,22 +366,31 @@ def _rel_residual(pred: np.ndarray, obs: np.ndarray) -> np.ndarray:
     return err / np.maximum(np.abs(lum_p), 1e-3)
 
 
+_RELATIVE_FLOOR = 0.25
+
+
 def _relative_weight(y: np.ndarray) -> np.ndarray:
-    """1 / luminance² so the least squares minimises *relative* errors (dark texels count as much)."""
+    """``1 / (lum + f * median(lum))²``: between absolute and relative least squares, so dark texels
+    (shadowed side) count more than in plain least squares without letting the darkest, least
+    explainable texels (deep creases, unmodelled shadows) dominate."""
     lum = y @ np.array([0.2126, 0.7152, 0.0722])
-    return 1.0 / np.maximum(lum, 0.01) ** 2
+    floor = _RELATIVE_FLOOR * float(np.median(lum)) + 1e-3
+    return 1.0 / (np.maximum(lum, 0.0) + floor) ** 2
 
 
 def _irls(x: np.ndarray, y: np.ndarray, w0: np.ndarray, ridge: np.ndarray, iters: int, scale: float,
-          w_robust: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+          w_robust: np.ndarray | None = None, shared: np.ndarray | None = None
+          ) -> tuple[np.ndarray, np.ndarray, float]:
+    """Iteratively re-weighted (Cauchy on the relative residual) least squares; returns (b, weights, cost)."""
     wr = np.ones(len(y)) if w_robust is None else w_robust
     wf = w0 * _relative_weight(y)
+    xs = x if shared is None else np.concatenate([x, shared[:, None]], axis=1)
     for _ in range(iters):
-        b = _solve(x, y, wf * wr, ridge)
-        rel = _rel_residual(x @ b, y)
+        b = _solve(x, y, wf * wr, ridge, shared)
+        rel = _rel_residual(xs @ b, y)
         wr = _cauchy(rel, scale)
-    b = _solve(x, y, wf * wr, ridge)
-    rel = _rel_residual(x @ b, y)
+    b = _solve(x, y, wf * wr, ridge, shared)
+    rel = _rel_residual(xs @ b, y)
     cost = float(np.sum(w0 * np.log1p((rel / scale) ** 2)) / max(np.sum(w0), 1e-12))
     return b, wr, cost
 
@@ -456,36 +487,39 @@ def estimate_lighting(samples: _Samples, model: HeadModel, vertices: np.ndarray,
     b_sh, wr, cost_sh = _irls(xb, y, s.weight, _ridge(xb, rw, settings.ridge), settings.irls_iters,
                               settings.robust_scale)
     d, cost_d = _search_sun(s, wr, fibonacci_sphere(settings.sun_candidates), settings)
+    w_cur = wr
     for cone in (12.0, 4.0):
         if not np.any(d):
             break
         x = _sun_design(s, xb, d, None, None)
-        _, wr_d, _ = _irls(x, y, s.weight, _ridge(x, rw, settings.ridge), 2, settings.robust_scale, wr)
-        d, cost_d = _search_sun(s, wr_d, _cone(d, cone), settings)
+        _, w_cur, _ = _irls(x, y, s.weight, _ridge(x, rw, settings.ridge), 2, settings.robust_scale, w_cur)
+        d, cost_d = _search_sun(s, w_cur, _cone(d, cone), settings)
     info = {"cost_sh": cost_sh, "cost_sun_search": cost_d}
     faces = model.faces.numpy()
     best = None
     vis = None
-    if np.any(d) and cost_d < cost_sh * (1.0 - settings.min_sun_gain):
+    if np.any(d):
         # Alternate: cast shadows for the current direction, then re-search the direction nearby with
         # those shadows held fixed (texels near the shadow boundary left out), then shadows again.
         for cone in settings.shadow_refine_cones:
             vis = sun_visibility(vertices, faces, s.position, s.normal, d, settings.search_shadow_resolution)
-            d, cost_d = _search_sun(s, wr * _boundary_weight(vis), _cone(d, cone), settings, vis)
+            x = _sun_design(s, xb, d, vis, None)
+            _, w_cur, _ = _irls(x, y, s.weight, _ridge(x, rw, settings.ridge), 2, settings.robust_scale, w_cur)
+            d, cost_d = _search_sun(s, w_cur * _boundary_weight(vis), _cone(d, cone), settings, vis)
         info["cost_shadowed_search"] = cost_d
         vis = sun_visibility(vertices, faces, s.position, s.normal, d, settings.shadow_map_resolution)
+        x = _sun_design(s, xb, d, vis, None)
         for alpha in settings.shininess:
-            x = _sun_design(s, xb, d, vis, alpha)
+            spec = _specular_lobe(s.normal, s.view, d, alpha) * vis
             b, _, cost = _irls(x, y, s.weight, _ridge(x, rw, settings.ridge), settings.irls_iters,
-                               settings.robust_scale, wr)
-            if np.any(b[10] < 0):  # a negative lobe is not physical: refit without it
-                x = x[:, :10]
+                               settings.robust_scale, w_cur, shared=spec)
+            if b[10, 0] < 0:  # a negative lobe is not physical: refit without it
                 b, _, cost = _irls(x, y, s.weight, _ridge(x, rw, settings.ridge), settings.irls_iters,
-                                   settings.robust_scale, wr)
+                                   settings.robust_scale, w_cur)
                 b = np.concatenate([b, np.zeros((1, 3))])
             if np.all(b[9] > 0) and (best is None or cost < best[1]):
                 best = (b, cost, alpha)
-    if best is not None and best[1] < cost_sh:
+    if best is not None and best[1] < cost_sh * (1.0 - settings.min_sun_gain):
         b, cost, alpha = best
         sh, sun_rgb, spec_rgb = b[:9], b[9], b[10]
         info.update(cost=cost, sun_used=1.0)
@@ -534,7 +568,7 @@ def _region_mask(unwrap: Unwrap, model: HeadModel, names: tuple[str, ...]) -> np
 
 
 def _gather_samples(unwrap: Unwrap, ao: np.ndarray, mask: np.ndarray, max_samples: int) -> _Samples:
-    idx = np.flatnonzero((mask & (unwrap.weight > 0.2)).reshape(-1))
+    idx = np.flatnonzero((mask & (unwrap.weight > 0.2) & ~unwrap.saturated).reshape(-1))
     if idx.size < 200:
         raise ShapeError(f"too few visible skin texels ({idx.size}) to estimate the lighting.")
     if idx.size > max_samples:
@@ -593,7 +627,8 @@ def delight(unwrap: Unwrap, model: HeadModel, vertices: np.ndarray, mirror_index
     conf = unwrap.weight * np.clip((lum_s / REFERENCE_SHADING - 0.5 * settings.dark_shading)
                                    / (settings.dark_shading), 0.0, 1.0)
     conf *= _shadow_edge_confidence(sunvis, light, seen, n)
-    outliers = _find_outliers(albedo, conf, shading, unwrap, model, mirror_index, settings)
+    conf[unwrap.saturated] = 0.0  # clipped photo: colour unknown, repaired below
+    outliers = _find_outliers(albedo, conf, shading, unwrap, model, mirror_index, settings) | unwrap.saturated
     albedo, conf = _repair(albedo, conf, outliers, mirror_index)
     info["outlier_fraction"] = float(outliers.sum() / max(seen.sum(), 1))
     return Delit(albedo, conf.astype(np.float32), shading, specular, sunvis, outliers, light, info)

@@ -186,12 +186,14 @@ class UnwrapSettings:
     ``edge_ramp``: weight ramps 0 -> 1 over this fraction of the face width (pixels) away from
     silhouettes, occlusion edges and the image border.
     ``depth_tolerance_m``: slack of the depth test (plus a slope term for oblique surfaces).
+    ``saturation``: a photo value at or above this (any channel, 3x3 max) counts as clipped.
     """
 
     min_angle_deg: float = 15.0
     angle_power: float = 0.75
     edge_ramp: float = 0.025
     depth_tolerance_m: float = 0.003
+    saturation: float = 0.98
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,8 @@ class Unwrap:
     ``covered`` (N, N) bool: the texel belongs to a triangle (not a UV gutter).
     ``region`` (N, N) int16 region code (``HeadModel.region_names``), -1 in gutters.
     ``part`` (N, N) int16 part code (``HeadModel.part_names``), -1 in gutters.
+    ``saturated`` (N, N) bool: the photo is clipped there (a channel >= ``UnwrapSettings.saturation``),
+    so the colour is only a lower bound.
     """
 
     color: np.ndarray
@@ -219,6 +223,7 @@ class Unwrap:
     covered: np.ndarray
     region: np.ndarray
     part: np.ndarray
+    saturated: np.ndarray
 
 
 def unwrap_photo(photo: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray, vertices: np.ndarray,
@@ -277,6 +282,8 @@ def unwrap_photo(photo: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray,
         weight = weight * np.clip((m - 0.3) / 0.4, 0.0, 1.0)
     color = _sample(np.ascontiguousarray(photo, np.float32), pix, cv2.INTER_LINEAR, border=0.0)
     color = np.where(visible[:, None], color, 0.0)
+    clipped = cv2.dilate((photo.max(axis=2) >= settings.saturation).astype(np.uint8), np.ones((3, 3), np.uint8))
+    sat = visible & (_sample(clipped.astype(np.float32)[..., None], pix, cv2.INTER_NEAREST, border=0.0)[:, 0] > 0.5)
 
     return Unwrap(
         color=scatter(raster, color),
@@ -289,6 +296,7 @@ def unwrap_photo(photo: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray,
         covered=raster.mask,
         region=scatter(raster, geo.face_region.astype(np.float32), fill=-1.0).astype(np.int16),
         part=scatter(raster, geo.face_part.astype(np.float32), fill=-1.0).astype(np.int16),
+        saturated=scatter(raster, sat.astype(np.float32)) > 0.5,
     )
 
 
