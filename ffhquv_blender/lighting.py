@@ -146,8 +146,8 @@ def apply_three_point(scene: bpy.types.Scene, frame: HeadFrame, strength: float 
     d = max(frame.size, 0.1) * 4.0
     c = frame.center
     # (role, direction from the head, size factor, watts per m^2 of distance)
-    setup = (("key", Vector((0.75, -1.0, 0.55)), 0.5, 60.0), ("fill", Vector((-1.0, -0.8, 0.1)), 1.0, 14.0),
-             ("rim", Vector((-0.4, 1.0, 0.8)), 0.35, 55.0))
+    setup = (("key", Vector((0.75, -1.0, 0.55)), 0.5, 28.0), ("fill", Vector((-1.0, -0.8, 0.1)), 1.0, 8.0),
+             ("rim", Vector((-0.4, 1.0, 0.8)), 0.35, 45.0))
     for role, direction, size, watts in setup:
         light = _rig_light(collection, role)
         _aim(light, c + direction.normalized() * d, c)

@@ -64,12 +64,16 @@ def extension_zip(workdir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def installed(extension_zip: Path):
-    """Install + enable the zip the way an artist does (Install from Disk); returns the add-on module name."""
+def installed(extension_zip: Path, workdir: Path):
+    """Install + enable the zip the way an artist does (Install from Disk); returns the add-on module name.
+
+    Engine results go to the session's private folder (preference "Output Folder"), removed afterwards.
+    """
     result = bpy.ops.extensions.package_install_files(filepath=str(extension_zip), repo="user_default",
                                                       enable_on_install=True)
     assert result == {"FINISHED"}
     assert ADDON_MODULE in bpy.context.preferences.addons, "the extension was not enabled"
+    bpy.context.preferences.addons[ADDON_MODULE].preferences.output_root = str(workdir / "engine_results")
     yield ADDON_MODULE
     # bpy 4.2 (module build) segfaults at interpreter exit while Python operator classes are still
     # registered (a bare registered Operator is enough); disabling the add-on first keeps the exit clean.

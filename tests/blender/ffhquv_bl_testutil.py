@@ -11,8 +11,9 @@ FAKE_ENGINE_PATH = REPO / "tests" / "blender" / "fake_engine"
 MAIN_VENV_PYTHON = REPO / ".venv" / "bin" / "python"
 ADDON_MODULE = "bl_ext.user_default.ffhquv_blender"
 
-# >>> Switch for the end-to-end test: set the default to "real" once `python -m engine reconstruct` works. <<<
-E2E_ENGINE = os.environ.get("FFHQUV_E2E_ENGINE", "fake")
+# >>> Switch for the end-to-end test: "real" runs `python -m engine reconstruct` from this repository with the
+# main .venv (~15-20 s); "fake" runs tests/blender/fake_engine (~1 s). Override with FFHQUV_E2E_ENGINE. <<<
+E2E_ENGINE = os.environ.get("FFHQUV_E2E_ENGINE", "real")
 
 
 def engine_environment(kind: str) -> dict[str, str]:

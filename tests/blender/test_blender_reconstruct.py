@@ -78,6 +78,9 @@ def _check_imported_head(head: bpy.types.Object, result_dir: Path) -> None:
     assert set(children) == PART_CHECK & set(mesh.part_names)
     for role, child in children.items():
         assert child.active_material is not None and child.active_material is not mat
+        part_used = np.unique(mesh.faces[mesh.face_part == mesh.part_names.index(role)])
+        part_world = _evaluated_world_vertices(child)  # driven shape keys follow the head's values
+        assert np.abs(part_world - rd.head_to_blender(mesh.vertices[part_used])).max() < 2e-5, role
     eye = children["eye_l"]
     assert eye.matrix_world.translation.x > head.matrix_world.translation.x  # eye_l is on the head's left (+X)
     iris = tuple(submodule("materials").srgb_to_linear(c) for c in result.params.eye_color_srgb)
