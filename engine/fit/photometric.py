@@ -112,7 +112,7 @@ def refine_photometric(state: LandmarkFitState, basis: LandmarkBasis, model: Hea
         terms["photometric_l1"] = photo_loss.item()
         terms["photometric_pixels"] = int(mask.sum())
         if progress is not None and it % 5 == 0:
-            progress("refine", it / settings.iterations, f"photometric L1 {float(photo_loss):.4f}")
+            progress("refine", it / settings.iterations, f"photometric L1 {photo_loss.item():.4f}")
     # Y @ coeffs is the shading itself; sh_shading() scales band l by A_l / pi, so undo that to return
     # radiance coefficients that sh_shading() accepts.
     band = torch.tensor([1.0] + [2.0 / 3.0] * 3 + [0.25] * 5)[:, None]
