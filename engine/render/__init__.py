@@ -8,6 +8,13 @@ Typical pipeline (all tensors ``[B, H, W, C]``, row 0 = top of the photo)::
     normals, _ = interpolate(vertex_normals, rast, faces)
     color = albedo * sh_shading(normals, coeffs)
     color = antialias(color, rast, clip, faces, topology)
+
+CPU performance notes (torch backend; ``python bench/bench_render.py`` prints the figures):
+    * pass ``grad_db=False`` unless ``rast_db`` is used (mip-mapping / ``diff_attrs``);
+    * interpolate all per-vertex attributes in one call (``torch.cat`` them): each call re-finds the
+      covered pixels and gathers the triangle corners;
+    * build ``antialias_construct_topology_hash(faces)`` once per topology;
+    * the backward passes of rasterize / interpolate / sh_shading are hand-written (first-order only).
 """
 from __future__ import annotations
 
