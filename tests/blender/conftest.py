@@ -3,7 +3,8 @@
     .venv-bpy50/bin/python -m pytest tests/blender -q     # Blender 5.0.x
     .venv-bpy42/bin/python -m pytest tests/blender -q     # Blender 4.2 LTS
 
-Under an interpreter without ``bpy`` (the main .venv) the whole folder is skipped at collection.
+Under an interpreter without ``bpy`` (the main .venv) only test_blender_on_bpy_venvs.py is collected: it runs
+this suite on both bpy venvs in subprocesses.
 Which engine the end-to-end test runs is ``E2E_ENGINE`` in ffhquv_bl_testutil.py ("fake" = the stand-in in
 tests/blender/fake_engine, "real" = the repository's engine run by the main .venv's Python);
 override with FFHQUV_E2E_ENGINE=real|fake.
@@ -23,11 +24,16 @@ import pytest
 _USER_RESOURCES = Path(tempfile.mkdtemp(prefix="ffhquv_blender_user_"))
 os.environ["BLENDER_USER_RESOURCES"] = str(_USER_RESOURCES)
 
+# Under a bpy interpreter the Blender tests run here; under any other (the main .venv) only the wrapper
+# test_blender_on_bpy_venvs.py runs, which starts this suite on each bpy venv in a subprocess.
+WRAPPER = "test_blender_on_bpy_venvs.py"
 try:
     import bpy
-except ImportError:  # not a bpy interpreter: nothing here can run
+except ImportError:
     bpy = None
-    collect_ignore_glob = ["test_*.py"]
+    collect_ignore = [p.name for p in Path(__file__).parent.glob("test_*.py") if p.name != WRAPPER]
+else:
+    collect_ignore = [WRAPPER]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ffhquv_bl_testutil import ADDON_MODULE, REPO, engine_environment  # noqa: E402
