@@ -131,7 +131,7 @@ def make_fake_head(expression: str = "keep") -> FakeHead:
         eye_centers.append(c)
         parts.append(_ellipsoid(c, np.array([0.0115] * 3)))
     mouth_y = CENTER[1] - 0.052
-    mz = _front_z(0.0, mouth_y) - 0.012
+    mz = _front_z(0.0, mouth_y) - 0.02
     parts.append(_ellipsoid(np.array([0.0, mouth_y + 0.005, mz]), np.array([0.022, 0.005, 0.012]), 6, 16))
     parts.append(_ellipsoid(np.array([0.0, mouth_y - 0.006, mz]), np.array([0.021, 0.005, 0.012]), 6, 16))
     parts.append(_ellipsoid(np.array([0.0, mouth_y - 0.004, mz - 0.012]), np.array([0.017, 0.006, 0.022]), 8, 16))
@@ -238,7 +238,7 @@ def _textures(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     height = _box_blur(rng.standard_normal((size, size)), 1) * (1 - hair) + 0.6 * hair * np.sin(phi * 300)
     gv, gu = np.gradient(height)  # gv along rows (v down), gu along columns (u right)
-    n = np.stack([-gu * 0.5, gv * 0.5, np.ones_like(gu)], -1)  # +Y = +v = up the texture
+    n = np.stack([-gu * 0.25, gv * 0.25, np.ones_like(gu)], -1)  # +Y = +v = up the texture
     n /= np.linalg.norm(n, axis=-1, keepdims=True)
     normal8 = ((n * 0.5 + 0.5) * 255 + 0.5).astype(np.uint8)
 
