@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import EngineFailure, EngineNotFound
+from .names import MSG
 
 __all__ = [
     "ENV_ENGINE_PYTHON", "ENV_ENGINE_PATH", "BUNDLED_ENGINE_DIRNAME", "ReconstructRequest",
@@ -122,15 +123,10 @@ def locate_engine(
     bundled = addon_dir / BUNDLED_ENGINE_DIRNAME
     engine_root = Path(path) if path else bundled
     if not (engine_root / "engine" / "__main__.py").is_file():
-        raise EngineNotFound(
-            "The reconstruction engine is not available in this build.",
-            hint=f"no engine package in {engine_root}; install the full extension or set "
-                 "'Engine Python' and 'Engine Source Folder' in the add-on preferences",
-        )
+        raise EngineNotFound(MSG.ENGINE_NOT_FOUND, hint=MSG.ENGINE_NOT_FOUND_HINT.format(path=engine_root))
     interpreter = python or sys.executable
     if not Path(interpreter).is_file():
-        raise EngineNotFound(f"The engine Python '{interpreter}' does not exist.",
-                             hint="fix 'Engine Python' in the add-on preferences")
+        raise EngineNotFound(MSG.ENGINE_PYTHON_MISSING.format(path=interpreter), hint=MSG.ENGINE_PYTHON_MISSING_HINT)
     # Our own Python gets the extension's wheels; a developer interpreter brings its own packages.
     site = extension_site_packages if not python else ()
     return EngineLocation(python=interpreter, pythonpath=(str(engine_root), *site), source=source)
@@ -245,7 +241,7 @@ class EngineJob:
                 **kwargs,
             )
         except OSError as err:
-            raise EngineNotFound(f"Could not start the engine: {err.strerror or err}.") from err
+            raise EngineNotFound(MSG.ENGINE_START_FAILED.format(detail=err.strerror or err)) from err
         job = cls(request=request, process=proc, started_at=time.monotonic())
         job._threads = [
             threading.Thread(target=job._read_stdout, name="ffhquv-engine-stdout", daemon=True),
@@ -383,7 +379,7 @@ class EngineJob:
                 self.output_dir = self.request.output_dir
             self.state = JobState.DONE
         elif item.stage == "error":
-            self.failure = EngineFailure(item.message or "The engine failed.", kind=item.kind or "EngineError")
+            self.failure = EngineFailure(item.message or MSG.ENGINE_FAILED, kind=item.kind or "EngineError")
             self.state = JobState.FAILED
 
     def _finish_without_verdict(self, returncode: int) -> None:
@@ -392,8 +388,7 @@ class EngineJob:
             thread.join(timeout=1.0)
         tail = self.stderr_tail()
         detail = tail[-1] if tail else "no error output"
-        self.failure = EngineFailure(
-            f"The engine stopped unexpectedly (exit code {returncode}): {detail}", kind="EngineCrash")
+        self.failure = EngineFailure(MSG.ENGINE_CRASHED.format(code=returncode, detail=detail), kind="EngineCrash")
         self.state = JobState.FAILED
 
 
@@ -414,9 +409,9 @@ def run_to_completion(
     state = job.wait(timeout=timeout, on_event=callback, should_cancel=should_cancel)
     if state is JobState.RUNNING:
         job.cancel()
-        raise EngineFailure(f"The engine did not finish within {timeout:.0f} s.", kind="Timeout")
+        raise EngineFailure(MSG.ENGINE_TIMEOUT.format(seconds=timeout), kind="Timeout")
     if state is JobState.CANCELLED:
-        raise EngineFailure("Reconstruction cancelled.", kind="Cancelled")
+        raise EngineFailure(MSG.CANCELLED, kind="Cancelled")
     if state is JobState.FAILED:
         assert job.failure is not None
         raise job.failure

@@ -20,7 +20,7 @@ from typing import Iterator
 import bpy
 
 from .errors import AddonError, UserInputError
-from .names import EXPORT_FORMATS
+from .names import EXPORT_FORMATS, MSG
 
 __all__ = ["EXTENSIONS", "export_avatar", "with_extension"]
 
@@ -66,7 +66,7 @@ def _supported(operator: object, options: dict) -> dict:
 def _run(operator: object, filepath: Path, options: dict) -> None:
     result = operator(filepath=str(filepath), **_supported(operator, options))
     if "FINISHED" not in result:
-        raise AddonError(f"Export failed: the exporter returned {sorted(result)}.")
+        raise AddonError(MSG.EXPORT_FAILED.format(detail=f"the exporter returned {sorted(result)}."))
 
 
 def export_avatar(context: bpy.types.Context, objects: list[bpy.types.Object], fmt: str, filepath: Path) -> Path:
@@ -76,9 +76,9 @@ def export_avatar(context: bpy.types.Context, objects: list[bpy.types.Object], f
     :class:`AddonError` (the exporter failed; its message is in the text).
     """
     if not objects:
-        raise UserInputError("Select a reconstructed head (or one of its parts) first.")
+        raise UserInputError(MSG.NO_HEAD)
     if fmt not in EXTENSIONS:
-        raise UserInputError(f"Unknown export format '{fmt}'.")
+        raise UserInputError(MSG.UNKNOWN_FORMAT.format(fmt=fmt))
     path = Path(with_extension(str(filepath), fmt))
     path.parent.mkdir(parents=True, exist_ok=True)
     if context.mode != "OBJECT":
@@ -89,9 +89,9 @@ def export_avatar(context: bpy.types.Context, objects: list[bpy.types.Object], f
         if fmt == "OBJ":
             _write_packed_textures(objects, path.parent)
     except RuntimeError as err:  # exporters raise RuntimeError with their report text
-        raise AddonError(f"Export failed: {str(err).strip().splitlines()[-1]}") from err
+        raise AddonError(MSG.EXPORT_FAILED.format(detail=str(err).strip().splitlines()[-1])) from err
     if not path.is_file():
-        raise AddonError(f"Export failed: {path.name} was not written.")
+        raise AddonError(MSG.EXPORT_FAILED.format(detail=f"{path.name} was not written."))
     return path
 
 

@@ -15,7 +15,7 @@ import bpy
 from mathutils import Vector
 
 from .errors import UserInputError
-from .names import HDRI_PRESETS, RIG_PRESET
+from .names import HDRI_PRESETS, MSG, RIG_PRESET
 
 __all__ = [
     "PRESET_TAG", "RIG_COLLECTION", "HeadFrame", "eevee_engine_id", "set_render_engine", "hdri_path",
@@ -53,7 +53,7 @@ def hdri_path(name: str) -> Path:
     folder = bpy.utils.system_resource("DATAFILES", path="studiolights/world")
     path = Path(folder) / f"{name}.exr"
     if name not in _HDRI_IDS or not path.is_file():
-        raise UserInputError(f"Blender's bundled HDRI '{name}' was not found.", hint=str(path))
+        raise UserInputError(MSG.NO_HDRI.format(name=name), hint=str(path))
     return path
 
 

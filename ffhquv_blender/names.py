@@ -121,7 +121,9 @@ class UI:
         "Where engine results are written (empty: next to the saved .blend file in 'ffhquv', "
         "else the system temporary folder)"
     )
-    STATUS_IDLE = "Idle"
+    SELECT_HEAD_HINT = "Select a reconstructed head"
+    ENGINE_CYCLES = "Cycles"
+    ENGINE_EEVEE = "Eevee"
     STATUS_RUNNING = "Running"
 
 
@@ -129,25 +131,33 @@ class MSG:
     """Messages shown to artists (reports, popups, panel lines). Complete sentences."""
 
     NO_PHOTO = "Choose a photo first."
+    NO_EXPORT_PATH = "Choose a file to export to."
+    IMPORTED = "Imported '{name}'"
     PHOTO_MISSING = "The photo file does not exist: {path}"
     IMAGE_NO_PIXELS = "The image '{name}' has no pixels to save."
-    ALREADY_RUNNING = "A reconstruction is already running; cancel it first."
     CANCELLED = "Reconstruction cancelled."
     NOT_RUNNING = "No reconstruction is running."
     DONE = "Reconstructed '{name}' in {seconds:.0f} s."
-    ENGINE_NOT_FOUND = (
-        "The reconstruction engine is not available in this build. "
-        "Install the full extension, or set 'Engine Python' in the add-on preferences."
+    ENGINE_NOT_FOUND = "The reconstruction engine is not available in this build."
+    ENGINE_NOT_FOUND_HINT = (
+        "no engine package in {path}; install the full extension or set 'Engine Python' and "
+        "'Engine Source Folder' in the add-on preferences"
     )
+    ENGINE_PYTHON_MISSING = "The engine Python '{path}' does not exist."
+    ENGINE_PYTHON_MISSING_HINT = "fix 'Engine Python' in the add-on preferences"
+    ENGINE_START_FAILED = "Could not start the engine: {detail}."
     ENGINE_CRASHED = "The engine stopped unexpectedly (exit code {code}): {detail}"
-    ENGINE_NO_OUTPUT = "The engine finished without reporting an output folder."
+    ENGINE_FAILED = "The engine failed."
+    ENGINE_TIMEOUT = "The engine did not finish within {seconds:.0f} s."
     NO_HEAD = "Select a reconstructed head (or one of its parts) first."
     NO_HDRI = "Blender's bundled HDRI '{name}' was not found."
     SHEET_SAVED = "Preview sheet saved to {path}"
     EXPORTED = "Exported {path}"
     EXPORT_FAILED = "Export failed: {detail}"
-    RESULT_MISSING = "The engine output folder is missing {what}."
-    RESULT_BAD = "The engine output '{file}' is malformed: {detail}"
+    UNKNOWN_FORMAT = "Unknown export format '{fmt}'."
+    RESULT_NO_FOLDER = "The engine output folder does not exist: {folder}"
+    RESULT_MISSING = "The engine output folder is missing {what}: {folder}"
+    RESULT_BAD = "The engine output '{file}' is malformed: {detail}."
 
 
 # The 52 ARKit blendshape names (Apple ARFaceAnchor.BlendShapeLocation), in Apple's documented order.

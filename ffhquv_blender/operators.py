@@ -361,7 +361,7 @@ class FFHQUV_OT_import_result(bpy.types.Operator):
         state.last_result, state.stage, state.fraction = imported.head.name, "done", 1.0
         if scene == context.scene:
             _make_active(context.view_layer, imported.head)
-        self.report({"INFO"}, f"Imported '{imported.head.name}'")
+        self.report({"INFO"}, MSG.IMPORTED.format(name=imported.head.name))
         return {"FINISHED"}
 
 
@@ -478,7 +478,7 @@ class FFHQUV_OT_export_avatar(bpy.types.Operator):
     def execute(self, context):
         head = _selected_head(context)
         if not self.filepath:
-            self.report({"ERROR"}, "Choose a file to export to.")
+            self.report({"ERROR"}, MSG.NO_EXPORT_PATH)
             return {"CANCELLED"}
         try:
             path = export.export_avatar(context, preview.head_objects(head), self.format,

@@ -68,8 +68,8 @@ def draw_lighting(layout: bpy.types.UILayout, context: bpy.types.Context) -> Non
     layout.prop(settings, "light_strength")
     row = layout.row(align=True)
     row.label(text=UI.RENDER_ENGINE)
-    row.operator(OP.SET_RENDER_ENGINE, text="Cycles").engine = "CYCLES"
-    row.operator(OP.SET_RENDER_ENGINE, text="Eevee").engine = "EEVEE"
+    row.operator(OP.SET_RENDER_ENGINE, text=UI.ENGINE_CYCLES).engine = "CYCLES"
+    row.operator(OP.SET_RENDER_ENGINE, text=UI.ENGINE_EEVEE).engine = "EEVEE"
     layout.separator()
     layout.label(text=UI.PREVIEW_SHEET)
     grid = layout.grid_flow(columns=3, align=True)
@@ -88,7 +88,7 @@ def draw_export(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     op = layout.operator(OP.EXPORT_AVATAR, icon="EXPORT")
     op.format = settings.export_format
     if head is None:
-        layout.label(text="Select a reconstructed head", icon="INFO")
+        layout.label(text=UI.SELECT_HEAD_HINT, icon="INFO")
 
 
 class _SidebarPanel:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ResultFormatError
+from .names import MSG
 
 __all__ = [
     "MESH_FILE", "PARAMS_FILE", "ALBEDO_FILE", "NORMAL_FILE", "ROUGHNESS_FILE", "HeadMesh",
@@ -99,10 +100,10 @@ def load_result(folder: Path) -> EngineResult:
     """Load and validate an engine output folder (``head_mesh.npz``, ``albedo.png`` required)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise ResultFormatError(f"The engine output folder does not exist: {folder}")
+        raise ResultFormatError(MSG.RESULT_NO_FOLDER.format(folder=folder))
     albedo = folder / ALBEDO_FILE
     if not albedo.is_file():
-        raise ResultFormatError(f"The engine output folder is missing {ALBEDO_FILE}: {folder}")
+        raise ResultFormatError(MSG.RESULT_MISSING.format(what=ALBEDO_FILE, folder=folder))
     optional = {name: (folder / name if (folder / name).is_file() else None) for name in (NORMAL_FILE, ROUGHNESS_FILE)}
     params = load_params(folder / PARAMS_FILE)
     expression = params.raw.get("expression")
@@ -117,7 +118,7 @@ def load_result(folder: Path) -> EngineResult:
 
 
 def _bad(path: Path, detail: str) -> ResultFormatError:
-    return ResultFormatError(f"The engine output '{path.name}' is malformed: {detail}.")
+    return ResultFormatError(MSG.RESULT_BAD.format(file=path.name, detail=detail))
 
 
 def _array(data: "np.lib.npyio.NpzFile", key: str, path: Path, ndim: int) -> np.ndarray:
@@ -137,7 +138,7 @@ def load_head_mesh(path: Path, fallback_weights: dict[str, float] | None = None)
     """
     path = Path(path)
     if not path.is_file():
-        raise ResultFormatError(f"The engine output folder is missing {path.name}: {path.parent}")
+        raise ResultFormatError(MSG.RESULT_MISSING.format(what=path.name, folder=path.parent))
     try:
         data = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as err:
