@@ -56,6 +56,8 @@ __all__ = [
     "lambert_basis",
     "reference_normals",
     "reference_mean_shading",
+    "ShadowMap",
+    "shadow_map",
     "sun_visibility",
     "vertex_ambient_occlusion",
     "template_ambient_occlusion",
@@ -219,29 +221,53 @@ def _bounds(vertices: np.ndarray) -> tuple[np.ndarray, float]:
     return centre, radius
 
 
+@dataclass(frozen=True)
+class ShadowMap:
+    """An orthographic depth map of the mesh seen from a distant light (see :func:`shadow_map`)."""
+
+    direction: np.ndarray
+    depth: np.ndarray
+    frame: tuple[np.ndarray, np.ndarray]
+    centre: np.ndarray
+    radius: float
+
+    def visibility(self, points: np.ndarray, normals: np.ndarray, pcf: int = 3) -> np.ndarray:
+        """(M,) in [0, 1]: share of the ``pcf x pcf`` taps that do not occlude ``points`` (M, 3).
+
+        Slope-scaled bias: a grazing surface changes depth by ``texel * tan(theta)`` per shadow-map
+        texel and PCF looks one texel further, hence the factor 2.5 (``normals`` (M, 3) unit).
+        """
+        texel_m = 2.0 * self.radius / self.depth.shape[0]
+        cos = np.clip(normals @ self.direction, 0.05, 1.0)
+        bias = 0.002 + 2.5 * texel_m * np.sqrt(1.0 - cos**2) / cos
+        return _lookup_visibility(self.depth, points.astype(np.float64), self.direction, self.frame, self.centre,
+                                  self.radius, bias, pcf)
+
+
+def shadow_map(vertices: np.ndarray, faces: np.ndarray, direction: np.ndarray, resolution: int = 512) -> ShadowMap:
+    """Rasterize the mesh (``vertices`` (V, 3), ``faces`` (F, 3), head space) orthographically from a
+    distant light toward ``direction`` into a ``resolution``² depth map."""
+    d = np.asarray(direction, np.float64)
+    d = d / max(np.linalg.norm(d), 1e-12)
+    v = np.asarray(vertices, np.float64)
+    centre, radius = _bounds(v)
+    depth, frames = _ortho_depth_maps(v, faces, d[None], resolution, centre, radius)
+    return ShadowMap(d, depth[0], frames[0], centre, radius)
+
+
 def sun_visibility(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray, normals: np.ndarray,
                    direction: np.ndarray, resolution: int = 1024, pcf: int = 3) -> np.ndarray:
     """Cast-shadow visibility (M,) in [0, 1] of ``points`` (M, 3) for a distant light toward ``direction``.
 
-    A shadow map of the mesh (``vertices`` (V, 3), ``faces`` (F, 3), head space) is rasterized
-    orthographically from the light; each point is compared with a slope-scaled bias and
-    ``pcf x pcf`` percentage-closer filtering (soft 1-2 texel edges). Points facing away from the
-    light are not special-cased (their Lambert term is 0 anyway).
+    A shadow map of the mesh (:func:`shadow_map`) with slope-scaled bias and ``pcf x pcf``
+    percentage-closer filtering (soft 1-2 texel edges). Points facing away from the light are not
+    special-cased (their Lambert term is 0 anyway).
     """
-    d = np.asarray(direction, np.float64)
-    d = d / max(np.linalg.norm(d), 1e-12)
-    centre, radius = _bounds(vertices)
-    depth, frames = _ortho_depth_maps(vertices.astype(np.float64), faces, d[None], resolution, centre, radius)
-    texel_m = 2.0 * radius / resolution
-    cos = np.clip(normals @ d, 0.05, 1.0)
-    # Slope-scaled bias: a grazing surface changes depth by texel * tan(theta) per shadow-map texel;
-    # PCF looks one texel further, hence the factor 2.5.
-    bias = 0.002 + 2.5 * texel_m * np.sqrt(1.0 - cos**2) / cos
-    return _lookup_visibility(depth[0], points.astype(np.float64), d, frames[0], centre, radius, bias, pcf)
+    return shadow_map(vertices, faces, direction, resolution).visibility(points, normals, pcf)
 
 
-def vertex_ambient_occlusion(vertices: np.ndarray, faces: np.ndarray, directions: int = 48,
-                             resolution: int = 160) -> np.ndarray:
+def vertex_ambient_occlusion(vertices: np.ndarray, faces: np.ndarray, directions: int = 24,
+                             resolution: int = 128) -> np.ndarray:
     """Cosine-weighted ambient occlusion (V,) in [0, 1] per vertex (1 = fully open), by depth maps.
 
     The mesh is rasterized orthographically from ``directions`` evenly spread directions; a vertex is
@@ -318,7 +344,7 @@ class DelightSettings:
     dark_shading: float = 0.12
     shadow_map_resolution: int = 512
     search_shadow_resolution: int = 256
-    shadow_refine_cones: tuple[float, ...] = (20.0, 12.0, 8.0, 5.0, 3.0)
+    shadow_refine_cones: tuple[float, ...] = (20.0, 8.0, 3.0)
 
 
 @dataclass
@@ -459,6 +485,28 @@ def _search_sun(s: _Samples, wr: np.ndarray, cands: np.ndarray, settings: Deligh
     return cands[i], costs[i] / max(float(np.sum(wt)), 1e-12)
 
 
+def _resolve_sign(s: _Samples, wr: np.ndarray, d: np.ndarray, settings: DelightSettings) -> np.ndarray:
+    """Pick ``d`` or ``-d``: without cast shadows, ``max(0, n·d) = max(0, -n·d) + n·d`` and the linear
+    part is absorbed by the order-1 SH, so both fit the same. The physical one leaves an ambient
+    that stays positive on the observed normals (the other needs a dark lobe opposite the light).
+    """
+    if not np.any(d):
+        return d
+    lum = s.color @ np.array([0.2126, 0.7152, 0.0722])
+    xb = lambert_basis(s.normal) * s.ao[:, None]
+    w = s.weight * wr * _relative_weight(s.color)
+    best, best_min = d, -np.inf
+    for cand in (d, -d):
+        x = np.concatenate([xb, np.clip(s.normal @ cand, 0.0, None)[:, None]], axis=1)
+        b = _solve(x, lum[:, None], w, _ridge(x, w, settings.ridge))[:, 0]
+        if b[9] <= 0:
+            continue
+        amb_min = float(np.percentile(xb @ b[:9], 1.0))  # ambient at the observed normals
+        if amb_min > best_min:
+            best, best_min = cand, amb_min
+    return best
+
+
 def _sun_design(s: _Samples, xb: np.ndarray, d: np.ndarray, vis: np.ndarray | None, alpha: float | None) -> np.ndarray:
     cos = np.clip(s.normal @ d, 0.0, None)
     if vis is not None:
@@ -471,8 +519,10 @@ def _sun_design(s: _Samples, xb: np.ndarray, d: np.ndarray, vis: np.ndarray | No
 
 
 def estimate_lighting(samples: _Samples, model: HeadModel, vertices: np.ndarray,
-                      settings: DelightSettings = DelightSettings()) -> tuple[LightingModel, dict[str, float]]:
-    """Fit the lighting model to skin samples; returns the normalised lighting and fit figures.
+                      settings: DelightSettings = DelightSettings()
+                      ) -> tuple[LightingModel, dict[str, float], ShadowMap | None]:
+    """Fit the lighting model to skin samples; returns the normalised lighting, fit figures and the
+    sun's shadow map (None without a sun).
 
     1. ambient SH alone (IRLS) -> robust weights; 2. coarse search of the sun direction over the
     sphere, then two refinements in shrinking cones, each after re-weighting with the sun model;
@@ -487,17 +537,22 @@ def estimate_lighting(samples: _Samples, model: HeadModel, vertices: np.ndarray,
     b_sh, wr, cost_sh = _irls(xb, y, s.weight, _ridge(xb, rw, settings.ridge), settings.irls_iters,
                               settings.robust_scale)
     d, cost_d = _search_sun(s, wr, fibonacci_sphere(settings.sun_candidates), settings)
+    d = _resolve_sign(s, wr, d, settings)
     w_cur = wr
     for cone in (12.0, 4.0):
         if not np.any(d):
             break
         x = _sun_design(s, xb, d, None, None)
         _, w_cur, _ = _irls(x, y, s.weight, _ridge(x, rw, settings.ridge), 2, settings.robust_scale, w_cur)
-        d, cost_d = _search_sun(s, w_cur, _cone(d, cone), settings)
+        d_new, c_new = _search_sun(s, w_cur, _cone(d, cone), settings)
+        if not np.any(d_new):
+            break
+        d, cost_d = d_new, c_new
     info = {"cost_sh": cost_sh, "cost_sun_search": cost_d}
     faces = model.faces.numpy()
     best = None
     vis = None
+    smap = None
     if np.any(d):
         # Alternate: cast shadows for the current direction, then re-search the direction nearby with
         # those shadows held fixed (texels near the shadow boundary left out), then shadows again.
@@ -505,9 +560,13 @@ def estimate_lighting(samples: _Samples, model: HeadModel, vertices: np.ndarray,
             vis = sun_visibility(vertices, faces, s.position, s.normal, d, settings.search_shadow_resolution)
             x = _sun_design(s, xb, d, vis, None)
             _, w_cur, _ = _irls(x, y, s.weight, _ridge(x, rw, settings.ridge), 2, settings.robust_scale, w_cur)
-            d, cost_d = _search_sun(s, w_cur * _boundary_weight(vis), _cone(d, cone), settings, vis)
+            d_new, c_new = _search_sun(s, w_cur * _boundary_weight(vis), _cone(d, cone), settings, vis)
+            if not np.any(d_new):  # no positive sun near d with these shadows: keep d
+                break
+            d, cost_d = d_new, c_new
         info["cost_shadowed_search"] = cost_d
-        vis = sun_visibility(vertices, faces, s.position, s.normal, d, settings.shadow_map_resolution)
+        smap = shadow_map(vertices, faces, d, settings.shadow_map_resolution)
+        vis = smap.visibility(s.position, s.normal)
         x = _sun_design(s, xb, d, vis, None)
         for alpha in settings.shininess:
             spec = _specular_lobe(s.normal, s.view, d, alpha) * vis
@@ -525,6 +584,7 @@ def estimate_lighting(samples: _Samples, model: HeadModel, vertices: np.ndarray,
         info.update(cost=cost, sun_used=1.0)
     else:
         d = np.zeros(3)
+        smap = None
         sh, sun_rgb, spec_rgb, alpha = b_sh, np.zeros(3), np.zeros(3), settings.shininess[0]
         info.update(cost=cost_sh, sun_used=0.0)
     # Normalise: the fitted shading includes the (unknown, constant) skin albedo a0 per channel.
@@ -534,7 +594,7 @@ def estimate_lighting(samples: _Samples, model: HeadModel, vertices: np.ndarray,
                           sun_rgb=(sun_rgb / a0).astype(np.float64), specular_rgb=np.clip(spec_rgb, 0.0, None),
                           shininess=float(alpha))
     info.update({f"skin_albedo_{c}": float(a0[i]) for i, c in enumerate("rgb")})
-    return light, info
+    return light, info, smap
 
 
 # ---------------------------------------------------------------------------------------------
@@ -549,7 +609,8 @@ class Delit:
     ``albedo`` (N, N, 3) linear RGB (0 where unseen); ``confidence`` (N, N) in [0, 1] (the unwrap
     weight times how well lit and how well explained the texel is, after repair); ``shading`` and
     ``specular`` (N, N, 3) the model's prediction; ``sun_visibility`` (N, N) cast-shadow term;
-    ``outliers`` (N, N) bool texels that were repaired; ``lighting`` the estimated lighting.
+    ``outliers`` (N, N) bool texels that were repaired; ``lighting`` the estimated lighting;
+    ``shadow_map`` the sun's shadow map (None without a sun).
     """
 
     albedo: np.ndarray
@@ -560,6 +621,7 @@ class Delit:
     outliers: np.ndarray
     lighting: LightingModel
     info: dict[str, float] = field(default_factory=dict)
+    shadow_map: ShadowMap | None = None
 
 
 def _region_mask(unwrap: Unwrap, model: HeadModel, names: tuple[str, ...]) -> np.ndarray:
@@ -597,7 +659,7 @@ def delight(unwrap: Unwrap, model: HeadModel, vertices: np.ndarray, mirror_index
     skin = _region_mask(unwrap, model, SKIN_LIGHTING_REGIONS)
     samples = _gather_samples(unwrap, ao, skin, settings.max_samples)
     v = np.asarray(vertices, np.float64)
-    light, info = estimate_lighting(samples, model, v, settings)
+    light, info, smap = estimate_lighting(samples, model, v, settings)
 
     seen = unwrap.weight > 0.0
     idx = np.flatnonzero(seen.reshape(-1))
@@ -605,8 +667,8 @@ def delight(unwrap: Unwrap, model: HeadModel, vertices: np.ndarray, mirror_index
     pos = unwrap.position.reshape(-1, 3)[idx].astype(np.float64)
     vdir = unwrap.view_dir.reshape(-1, 3)[idx].astype(np.float64)
     a = ao.reshape(-1)[idx].astype(np.float64)
-    if np.any(light.sun_direction):
-        vis = sun_visibility(v, model.faces.numpy(), pos, nrm, light.sun_direction, settings.shadow_map_resolution)
+    if smap is not None:
+        vis = smap.visibility(pos, nrm)
     else:
         vis = np.ones(len(idx), np.float32)
     shade = light.diffuse(nrm, a, vis)
@@ -631,7 +693,7 @@ def delight(unwrap: Unwrap, model: HeadModel, vertices: np.ndarray, mirror_index
     outliers = _find_outliers(albedo, conf, shading, unwrap, model, mirror_index, settings) | unwrap.saturated
     albedo, conf = _repair(albedo, conf, outliers, mirror_index)
     info["outlier_fraction"] = float(outliers.sum() / max(seen.sum(), 1))
-    return Delit(albedo, conf.astype(np.float32), shading, specular, sunvis, outliers, light, info)
+    return Delit(albedo, conf.astype(np.float32), shading, specular, sunvis, outliers, light, info, smap)
 
 
 def _shadow_edge_confidence(sunvis: np.ndarray, light: LightingModel, seen: np.ndarray, n: int) -> np.ndarray:

@@ -210,7 +210,7 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
     metrics = _metrics(unwrap, delit.albedo, delit.confidence, done, mirror.rowcol, mirror.index, model)
     metrics.update({f"delight_{k}": float(v) for k, v in delit.info.items()})
     if settings.rerender:
-        rr = rerender(photo, model, verts, K, R, t, done.albedo, delit.lighting, lms)
+        rr = rerender(photo, model, verts, K, R, t, done.albedo, delit.lighting, lms, delit.shadow_map, view.rast)
         metrics["psnr_face"] = rr.psnr
     lap("metrics")
 

@@ -24,7 +24,7 @@ from engine.render.camera import opencv_to_clip
 from engine.render.ops import interpolate, rasterize, texture
 from engine.render.sh import sh_from_directional, sh_shading
 from engine.texture.color import linear_to_srgb
-from engine.texture.delight import LightingModel, sun_visibility, template_ambient_occlusion
+from engine.texture.delight import LightingModel, ShadowMap, sun_visibility, template_ambient_occlusion
 from engine.texture.metrics import psnr
 from engine.texture.unwrap import vertex_normals
 
@@ -64,8 +64,12 @@ class RenderedView:
 
 
 def render_view(model: HeadModel, vertices: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray,
-                width: int, height: int, albedo: np.ndarray, vertex_ao: np.ndarray | None = None) -> RenderedView:
-    """Rasterize the posed head (V, 3) with ``albedo`` (N, N, 3) linear at camera ``K, R, t``."""
+                width: int, height: int, albedo: np.ndarray, vertex_ao: np.ndarray | None = None,
+                rast: torch.Tensor | None = None) -> RenderedView:
+    """Rasterize the posed head (V, 3) with ``albedo`` (N, N, 3) linear at camera ``K, R, t``.
+
+    ``rast`` may pass a rasterization of exactly this mesh and camera (e.g. ``CameraView.rast``).
+    """
     v = np.asarray(vertices, np.float32)
     faces = model.faces.numpy()
     tri = model.faces.to(torch.int32)
@@ -74,7 +78,8 @@ def render_view(model: HeadModel, vertices: np.ndarray, K: np.ndarray, R: np.nda
     ao = template_ambient_occlusion(model) if vertex_ao is None else vertex_ao
     attrs = np.concatenate([v, vertex_normals(v, faces), ao[:, None].astype(np.float32)], axis=1)
     with torch.no_grad():
-        rast, _ = rasterize(None, clip, tri, (height, width), grad_db=False)
+        if rast is None or tuple(rast.shape[1:3]) != (height, width):
+            rast, _ = rasterize(None, clip, tri, (height, width), grad_db=False)
         geo, _ = interpolate(torch.from_numpy(attrs)[None], rast, tri)
         uv, _ = interpolate(model.uvs[None], rast, model.uv_faces.to(torch.int32))
         alb = texture(torch.from_numpy(np.ascontiguousarray(albedo, np.float32))[None], uv, boundary_mode="clamp")
@@ -110,16 +115,24 @@ class Rerender:
 
 
 def rerender(photo: np.ndarray, model: HeadModel, vertices: np.ndarray, K: np.ndarray, R: np.ndarray,
-             t: np.ndarray, albedo: np.ndarray, lighting: LightingModel, landmarks: np.ndarray | None) -> Rerender:
-    """Photo vs ``albedo ⊙ estimated shading + specular`` at the photo's camera (see module doc)."""
+             t: np.ndarray, albedo: np.ndarray, lighting: LightingModel, landmarks: np.ndarray | None,
+             shadow: ShadowMap | None = None, rast: torch.Tensor | None = None) -> Rerender:
+    """Photo vs ``albedo ⊙ estimated shading + specular`` at the photo's camera (see module doc).
+
+    ``shadow``: the sun's shadow map from the de-lighting (recomputed if None and there is a sun);
+    ``rast``: the camera rasterization of this mesh at the photo's size (recomputed if None).
+    """
     h, w = photo.shape[:2]
-    view = render_view(model, vertices, K, R, t, w, h, albedo)
+    view = render_view(model, vertices, K, R, t, w, h, albedo, rast=rast)
     sel = view.mask
     nrm = view.normal[sel].astype(np.float64)
     pos = view.position[sel].astype(np.float64)
     vis = None
-    if np.any(lighting.sun_direction):
-        vis = sun_visibility(np.asarray(vertices, np.float64), model.faces.numpy(), pos, nrm, lighting.sun_direction)
+    if shadow is not None:
+        vis = shadow.visibility(pos, nrm)
+    elif np.any(lighting.sun_direction):
+        vis = sun_visibility(np.asarray(vertices, np.float64), model.faces.numpy(), pos, nrm, lighting.sun_direction,
+                             512)
     centre = -np.asarray(R, np.float64).T @ np.reshape(np.asarray(t, np.float64), 3)
     vdir = centre[None] - pos
     vdir /= np.maximum(np.linalg.norm(vdir, axis=1, keepdims=True), 1e-12)

@@ -147,11 +147,13 @@ class CameraView:
     ``face_id`` (H, W) int32: triangle index, -1 on background.
     ``edge_distance`` (H, W) float32: pixels to the nearest silhouette / depth discontinuity (> 1 cm)
     or image border; used to down-weight texels sampled near edges.
+    ``rast`` the rasterizer output ``[1, H, W, 4]`` (torch), reusable for renders at the same camera.
     """
 
     depth: np.ndarray
     face_id: np.ndarray
     edge_distance: np.ndarray
+    rast: torch.Tensor | None = None
 
 
 def camera_view(model: HeadModel, vertices: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray,
@@ -174,7 +176,7 @@ def camera_view(model: HeadModel, vertices: np.ndarray, K: np.ndarray, R: np.nda
     good = (fid >= 0) & ~jump
     good[0, :] = good[-1, :] = good[:, 0] = good[:, -1] = False
     dist = cv2.distanceTransform(good.astype(np.uint8), cv2.DIST_L2, 3)
-    return CameraView(depth, fid.astype(np.int32), dist.astype(np.float32))
+    return CameraView(depth, fid.astype(np.int32), dist.astype(np.float32), rast)
 
 
 @dataclass(frozen=True)
