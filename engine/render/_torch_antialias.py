@@ -106,6 +106,70 @@ def _screen(pflat: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return torch.stack(((pflat[:, 0] * inv + 1.0) * (0.5 * w), (pflat[:, 1] * inv + 1.0) * (0.5 * h)), 1)
 
 
+@dataclass(frozen=True)
+class _Pairs:
+    """Candidate pixel pairs with their occluding triangle (all [N]; no autograd)."""
+
+    p0: torch.Tensor  # first pixel (left / upper), flat index into B*H*W
+    p1: torch.Tensor  # second pixel (right / lower)
+    vert: torch.Tensor  # bool: vertical pair
+    ds: torch.Tensor  # +1 if the occluder covers p0, -1 if it covers p1
+    inst: torch.Tensor  # occluding triangle instance (image * F + triangle)
+    ox: torch.Tensor  # occluder pixel centre, screen x (pixels)
+    oy: torch.Tensor  # occluder pixel centre, screen y
+
+
+@torch.no_grad()
+def _occluders(tid: torch.Tensor, zw: torch.Tensor, p0: torch.Tensor, p1: torch.Tensor, vert: torch.Tensor,
+               f: int, h: int, w: int, instanced: bool, dtype: torch.dtype) -> _Pairs:
+    """Pick the nearer triangle of each pair (the only one next to background) as the occluder."""
+    t0, t1 = tid.index_select(0, p0), tid.index_select(0, p1)
+    z0, z1 = zw.index_select(0, p0), zw.index_select(0, p1)
+    use1 = (t0 == 0) | ((t1 > 0) & ~(z0 < z1))
+    own = torch.where(use1, p1, p0)
+    img = own // (h * w) if instanced else torch.zeros_like(own)
+    inst = img * f + torch.where(use1, t1, t0) - 1
+    ox = (own % w).to(dtype) + 0.5
+    oy = ((own // w) % h).to(dtype) + 0.5
+    return _Pairs(p0, p1, vert, torch.where(use1, -1.0, 1.0).to(dtype), inst, ox, oy)
+
+
+def _crossings(pairs: _Pairs, scr: torch.Tensor, vi_all: torch.Tensor, sil: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where the occluder's exit edge crosses the centre-to-centre segment.
+
+    Returns the indices of the pairs whose exit edge is a steep-enough silhouette edge crossing the
+    segment, and for them the crossing position ``d`` in [0, 1] measured from the occluder's pixel
+    centre (differentiable w.r.t. ``scr``).
+    """
+    vi = vi_all.index_select(0, pairs.inst)  # [N, 3]
+    pv = scr[vi]  # [N, 3, 2]
+    sx = pv[..., 0] - pairs.ox[:, None]
+    sy = pv[..., 1] - pairs.oy[:, None]
+    vert = pairs.vert[:, None]
+    x = torch.where(vert, sy, sx)  # vertical pairs: swap axes so the segment is always along +x
+    y = torch.where(vert, sx, sy)
+    k1, k2 = (1, 2, 0), (2, 0, 1)  # edge k runs from vertex k+1 to k+2
+    xa, ya, yb = x[:, k1], y[:, k1], y[:, k2]
+    dx, dy = x[:, k2] - xa, yb - ya
+    ds = pairs.ds
+    with torch.no_grad():
+        crosses = ~_same_sign(ya.detach(), yb.detach())
+        dyd = torch.where(crosses, dy.detach(), torch.ones_like(dy))
+        rd = ds[:, None] * (xa.detach() - ya.detach() * torch.where(crosses, dx.detach(), 0.0) / dyd)
+        rd = torch.where(crosses, rd, torch.full_like(rd, -torch.inf))
+        k = rd.argmax(1, keepdim=True)  # the exit edge: farthest crossing towards the neighbour
+        steep = (dy.detach().abs() >= dx.detach().abs()).gather(1, k).squeeze(1)
+        ok = sil.index_select(0, pairs.inst).gather(1, k).squeeze(1) & steep & crosses.gather(1, k).squeeze(1)
+        dsel = rd.gather(1, k).squeeze(1)
+        ok &= (dsel > -_EPS) & (dsel < 1.0 + _EPS)
+        keep = torch.nonzero(ok).squeeze(1)
+    kk = k[keep]
+    xa_, ya_ = xa[keep].gather(1, kk).squeeze(1), ya[keep].gather(1, kk).squeeze(1)
+    dx_, dy_ = dx[keep].gather(1, kk).squeeze(1), dy[keep].gather(1, kk).squeeze(1)
+    return keep, (ds[keep] * (xa_ - ya_ * dx_ / dy_)).clamp(0.0, 1.0)
+
+
 def antialias_torch(
     color: torch.Tensor,
     rast: torch.Tensor,
@@ -124,60 +188,25 @@ def antialias_torch(
     if pos_gradient_boost != 1.0:
         pflat = pflat * pos_gradient_boost - pflat.detach() * (pos_gradient_boost - 1.0)
     scr = _screen(pflat, h, w)
-    opp = topology.opposite.to(tri.device)
-    # per (image, triangle): which edges are silhouettes (instanced mode: one set per image)
+    # silhouette edges per (image, triangle); vertex rows offset per image in instanced mode
     nb = pos.shape[0] if pos.dim() == 3 else 1
     vbase = (torch.arange(nb, device=tri.device) * (pos.shape[1] if pos.dim() == 3 else 0))[:, None, None]
+    opp = topology.opposite.to(tri.device)
     vi_all = (tri[None] + vbase).reshape(-1, 3)
     op_all = (torch.where(opp < 0, tri, opp)[None] + vbase).reshape(-1, 3)
     with torch.no_grad():
         sil = _silhouette_edges(scr.detach(), vi_all, op_all)  # [nb * F, 3]
-        # has_sil indexed by triangle id + 1; instanced mode: a triangle counts if it folds in any image
-        has_sil = torch.cat((torch.zeros(1, dtype=torch.bool, device=tid.device),
-                             sil.any(1).view(nb, f).any(0)))
+        # indexed by triangle id + 1; in instanced mode a triangle counts if it folds in any image
+        has_sil = torch.cat((torch.zeros(1, dtype=torch.bool, device=tid.device), sil.any(1).view(nb, f).any(0)))
         p0, p1, vert = _candidate_pairs(tid, has_sil, h, w)
     if p0.numel() == 0:
         return color.clone()
-    with torch.no_grad():
-        t0, t1 = tid.index_select(0, p0), tid.index_select(0, p1)
-        z0, z1 = flat_r[p0, 2], flat_r[p1, 2]
-        use1 = (t0 == 0) | ((t1 > 0) & ~(z0 < z1))
-        own = torch.where(use1, p1, p0)
-        ds = torch.where(use1, -1.0, 1.0).to(pos.dtype)
-        img_of_pixel = own // (h * w) if pos.dim() == 3 else torch.zeros_like(own)
-        inst = img_of_pixel * f + torch.where(use1, t1, t0) - 1
-        vi = vi_all.index_select(0, inst)  # [N, 3]
-        sil_k = sil.index_select(0, inst)  # [N, 3]
-        ox = (own % w).to(pos.dtype) + 0.5
-        oy = ((own // w) % h).to(pos.dtype) + 0.5
-    # pixel-space coords relative to the occluder pixel centre; vertical pairs swap x and y
-    pv = scr[vi]  # [N, 3, 2]
-    sx = pv[..., 0] - ox[:, None]
-    sy = pv[..., 1] - oy[:, None]
-    x = torch.where(vert[:, None], sy, sx)
-    y = torch.where(vert[:, None], sx, sy)
-    # edge k runs from vertex k+1 to k+2; where does it cross the line y = 0 (the pixel-pair segment)?
-    k1, k2 = (1, 2, 0), (2, 0, 1)
-    xa, ya, xb, yb = x[:, k1], y[:, k1], x[:, k2], y[:, k2]
-    dx, dy = xb - xa, yb - ya
-    with torch.no_grad():
-        crosses = ~_same_sign(ya.detach(), yb.detach())
-        dyd = torch.where(crosses, dy.detach(), torch.ones_like(dy))
-        rd = ds[:, None] * (xa.detach() - ya.detach() * torch.where(crosses, dx.detach(), 0.0) / dyd)
-        rd = torch.where(crosses, rd, torch.full_like(rd, -torch.inf))
-        k = rd.argmax(1, keepdim=True)
-        steep = (dy.detach().abs() >= dx.detach().abs()).gather(1, k).squeeze(1)
-        ok = sil_k.gather(1, k).squeeze(1) & steep & crosses.gather(1, k).squeeze(1)
-        dsel = rd.gather(1, k).squeeze(1)
-        ok &= (dsel > -_EPS) & (dsel < 1.0 + _EPS)
-        keep = torch.nonzero(ok).squeeze(1)
+    pairs = _occluders(tid, flat_r[:, 2], p0, p1, vert, f, h, w, pos.dim() == 3, pos.dtype)
+    keep, dc = _crossings(pairs, scr, vi_all, sil)
     if keep.numel() == 0:
         return color.clone()
-    kk = k[keep]
-    xa_, ya_ = xa[keep].gather(1, kk).squeeze(1), ya[keep].gather(1, kk).squeeze(1)
-    dx_, dy_ = dx[keep].gather(1, kk).squeeze(1), dy[keep].gather(1, kk).squeeze(1)
-    dc = (ds[keep] * (xa_ - ya_ * dx_ / dy_)).clamp(0.0, 1.0)
-    alpha = ds[keep] * (0.5 - dc)
+    # the pixel on whose half the crossing lies takes |0.5 - d| of its neighbour's colour
+    alpha = pairs.ds[keep] * (0.5 - dc)
     q0, q1 = p0[keep], p1[keep]
     target = torch.where(alpha.detach() > 0, q0, q1)
     delta = alpha[:, None] * (col.index_select(0, q1) - col.index_select(0, q0))
