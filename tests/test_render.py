@@ -34,7 +34,7 @@ def ndc_tri(xy: list[tuple[float, float]], w: list[float] | None = None, z: list
     """Clip positions [1, 3, 4] of a triangle given in NDC (optionally scaled by w for perspective)."""
     w = w or [1.0, 1.0, 1.0]
     z = z or [0.0, 0.0, 0.0]
-    return torch.tensor([[[x * wi, y * wi, zi * wi, wi] for (x, y), wi, zi in zip(xy, w, z)]], dtype=dtype)
+    return torch.tensor([[[x * wi, y * wi, zi * wi, wi] for (x, y), wi, zi in zip(xy, w, z, strict=True)]], dtype=dtype)
 
 
 def analytic(pos: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -283,7 +283,8 @@ def test_gradcheck_texture_and_sample_image() -> None:
     tex = torch.rand(1, 4, 5, 2, dtype=torch.float64, generator=g, requires_grad=True)
     uv = (torch.rand(1, 3, 3, 2, dtype=torch.float64, generator=g) * 1.4 - 0.2).requires_grad_()
     for mode in ("wrap", "clamp", "zero"):
-        assert torch.autograd.gradcheck(lambda t, c: texture(t, c, boundary_mode=mode), (tex, uv), eps=1e-6, atol=1e-6)
+        assert torch.autograd.gradcheck(lambda t, c, m=mode: texture(t, c, boundary_mode=m), (tex, uv),
+                                        eps=1e-6, atol=1e-6)
     xy = (torch.rand(1, 6, 2, dtype=torch.float64, generator=g) * 3).requires_grad_()
     assert torch.autograd.gradcheck(lambda t, c: sample_image(t, c), (tex, xy), eps=1e-6, atol=1e-6)
 

@@ -300,8 +300,8 @@ class _Rasterize(torch.autograd.Function):
             gm = (g_m[3 * k], g_m[3 * k + 1], g_m[3 * k + 2])
             ia, ic = (k + 1) % 3, (k + 2) % 3
             ga, gc = _cross(r[ic], gm), _cross(gm, r[ia])
-            g_r[ia] = [x + y for x, y in zip(g_r[ia], ga)]
-            g_r[ic] = [x + y for x, y in zip(g_r[ic], gc)]
+            g_r[ia] = [x + y for x, y in zip(g_r[ia], ga, strict=True)]
+            g_r[ic] = [x + y for x, y in zip(g_r[ic], gc, strict=True)]
         g_pos = torch.zeros_like(pos_flat)
         zero = torch.zeros_like(g_r[0][0])
         for i in range(3):
