@@ -27,7 +27,8 @@ import numpy as np
 
 from engine.head.model import HeadModel
 from engine.landmarks import LEFT_EYE, LIPS_INNER, RIGHT_EYE
-from engine.texture.blend import dilate_fill, poisson_blend
+from engine.texture.blend import poisson_blend
+from engine.texture.complete import coarse_fill
 from engine.texture.color import linear_rgb_to_lab
 from engine.texture.unwrap import Unwrap
 
@@ -194,7 +195,7 @@ def correct(albedo: np.ndarray, confidence: np.ndarray, template: np.ndarray, ma
     conf = confidence.copy()
     if poisson.any():
         # Dirichlet values on the ring must be real colours: extend the well-seen albedo first.
-        target = np.where(good[..., None], out, np.asarray(dilate_fill(out, good.astype(np.float32)), np.float32))
+        target = coarse_fill(out, good)
         out = np.asarray(poisson_blend(target, template, poisson.astype(np.float32)), np.float32)
         out = np.where(poisson[..., None] | good[..., None], out, albedo)
         out = np.clip(out, 0.0, 1.0)

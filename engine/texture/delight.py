@@ -43,7 +43,7 @@ from engine.head.model import HeadModel
 from engine.render.ops import rasterize
 from engine.render.sh import LAMBERT_BANDS, sh_basis
 from engine.texture._arrays import ShapeError
-from engine.texture.blend import dilate_fill
+from engine.texture.complete import coarse_fill
 from engine.texture.unwrap import Unwrap, uv_raster, vertex_normals
 
 __all__ = [
@@ -320,7 +320,8 @@ def texel_ambient_occlusion(model: HeadModel, size: int, vertex_ao: np.ndarray |
 class DelightSettings:
     """Knobs of the lighting solve and of the outlier repair.
 
-    ``max_samples``: texels used for the solve (evenly subsampled).
+    ``max_samples``: texels used for the solve (evenly subsampled); ``search_samples``: of those,
+    the ones used by the coarse search over all sphere directions.
     ``sun_candidates``: directions tried for the dominant light.
     ``shininess``: Blinn-Phong exponents tried for the specular lobe.
     ``ridge``: Tikhonov weight on the order-1/2 SH coefficients (relative to the data's scale).
@@ -333,6 +334,7 @@ class DelightSettings:
     """
 
     max_samples: int = 24000
+    search_samples: int = 8000
     sun_candidates: int = 400
     shininess: tuple[float, ...] = (12.0, 40.0)
     ridge: float = 1e-4
@@ -347,6 +349,11 @@ class DelightSettings:
     shadow_refine_cones: tuple[float, ...] = (20.0, 8.0, 3.0)
 
 
+def _subsample(m: int, k: int) -> np.ndarray:
+    """Evenly spread indices of at most ``k`` of ``m`` samples."""
+    return np.arange(m) if m <= k else np.linspace(0, m - 1, k).astype(np.int64)
+
+
 @dataclass
 class _Samples:
     color: np.ndarray   # (M, 3)
@@ -355,6 +362,10 @@ class _Samples:
     ao: np.ndarray      # (M,)
     weight: np.ndarray  # (M,)
     position: np.ndarray  # (M, 3)
+
+    def take(self, idx: np.ndarray) -> "_Samples":
+        return _Samples(self.color[idx], self.normal[idx], self.view[idx], self.ao[idx], self.weight[idx],
+                        self.position[idx])
 
 
 def _solve(x: np.ndarray, y: np.ndarray, w: np.ndarray, ridge: np.ndarray,
@@ -536,7 +547,8 @@ def estimate_lighting(samples: _Samples, model: HeadModel, vertices: np.ndarray,
     rw = s.weight * _relative_weight(y)
     b_sh, wr, cost_sh = _irls(xb, y, s.weight, _ridge(xb, rw, settings.ridge), settings.irls_iters,
                               settings.robust_scale)
-    d, cost_d = _search_sun(s, wr, fibonacci_sphere(settings.sun_candidates), settings)
+    sub = _subsample(len(y), settings.search_samples)
+    d, cost_d = _search_sun(s.take(sub), wr[sub], fibonacci_sphere(settings.sun_candidates), settings)
     d = _resolve_sign(s, wr, d, settings)
     w_cur = wr
     for cone in (12.0, 4.0):
@@ -710,10 +722,21 @@ def _shadow_edge_confidence(sunvis: np.ndarray, light: LightingModel, seen: np.n
 
 
 def _local_mean(img: np.ndarray, w: np.ndarray, sigma: float) -> np.ndarray:
-    """Normalised-convolution Gaussian blur of ``img`` (N, N, C) with weights ``w`` (N, N)."""
-    num = cv2.GaussianBlur(img * w[..., None], (0, 0), sigma)
-    den = cv2.GaussianBlur(w, (0, 0), sigma)
-    return num / np.maximum(den, 1e-6)[..., None]
+    """Normalised-convolution Gaussian blur of ``img`` (N, N, C) with weights ``w`` (N, N).
+
+    Computed on a grid downsampled so that ``sigma`` is ~4 texels there, then upsampled (a wide
+    blur has no detail to lose).
+    """
+    n = img.shape[0]
+    f = max(1, int(sigma // 4))
+    m = max(1, n // f)
+    num = cv2.resize(img * w[..., None], (m, m), interpolation=cv2.INTER_AREA)
+    den = cv2.resize(w, (m, m), interpolation=cv2.INTER_AREA)
+    s = sigma * m / n
+    num = cv2.GaussianBlur(num, (0, 0), s)
+    den = cv2.GaussianBlur(den, (0, 0), s)
+    out = num / np.maximum(den, 1e-6)[..., None]
+    return cv2.resize(out, (n, n), interpolation=cv2.INTER_LINEAR) if m != n else out
 
 
 def _find_outliers(albedo: np.ndarray, conf: np.ndarray, shading: np.ndarray, unwrap: Unwrap, model: HeadModel,
@@ -763,7 +786,7 @@ def _repair(albedo: np.ndarray, conf: np.ndarray, outliers: np.ndarray,
     if todo.any():
         known = (c > 0.3) & ~todo
         if known.any():
-            fill = dilate_fill(out, known.astype(np.float32))
+            fill = coarse_fill(out, known)
             out[todo] = fill[todo]
             c[todo] = np.minimum(c[todo], 0.6)
         else:
