@@ -18,9 +18,9 @@ __all__ = ["CorrectiveSettings", "corrective_offsets"]
 
 @dataclass(frozen=True)
 class CorrectiveSettings:
-    radius_m: float = 0.010   # Gaussian kernel radius; about the spacing of MediaPipe's landmarks
-    regularisation: float = 0.003  # ridge on the kernel system (relative to its diagonal of 1)
-    max_offset_m: float = 0.015   # residuals larger than this are detection errors, not shape
+    radius_m: float = 0.012   # Gaussian kernel radius; about the spacing of MediaPipe's landmarks
+    regularisation: float = 0.01  # ridge on the kernel system (relative to its diagonal of 1)
+    max_offset_m: float = 0.008   # residuals larger than this are detection errors, not shape
 
 
 def corrective_offsets(vertices: np.ndarray, landmarks_3d: np.ndarray, residual_px: np.ndarray, K: np.ndarray,

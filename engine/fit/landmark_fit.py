@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from engine.fit.camera import HEAD_TO_OPENCV_FRONT, axis_angle_to_matrix, intrinsics, project
+from engine.fit.contour import ContourCandidates, march_contour
 from engine.fit.optim import Adam
 from engine.fit.result import StageReport
 
@@ -129,10 +130,13 @@ def _loss(state: LandmarkFitState, basis: LandmarkBasis, target: torch.Tensor, w
 
 
 def _run(params: list[torch.Tensor], scales: list[float], state: LandmarkFitState, basis: LandmarkBasis,
-         iterations: int, lr: float, closure_args: tuple, progress=None, progress_range=(0.0, 1.0)) -> dict:
+         iterations: int, lr: float, closure_args: tuple, progress=None, progress_range=(0.0, 1.0),
+         every_20=None) -> dict:
     opt = Adam(params, lr, iterations, scales=scales)
     terms: dict = {}
     for it in range(iterations):
+        if every_20 is not None and it % 20 == 0:
+            every_20()
         opt.zero_grad()
         total, terms = _loss(state, basis, *closure_args)
         total.backward()
@@ -162,10 +166,12 @@ def visibility_weight(facing: torch.Tensor) -> torch.Tensor:
 
 def fit_landmarks(basis: LandmarkBasis, target: np.ndarray, iod: float, width: int, height: int,
                   weights: torch.Tensor, settings: LandmarkFitSettings = LandmarkFitSettings(),
-                  progress=None) -> tuple[LandmarkFitState, StageReport, torch.Tensor]:
+                  progress=None, contour: ContourCandidates | None = None
+                  ) -> tuple[LandmarkFitState, StageReport, torch.Tensor, torch.Tensor | None]:
     """Fits pose, focal length, shape sliders and expression weights to (N, 2) pixel landmarks.
 
-    Returns the state, the stage report and the landmark weights used in the end (visibility included).
+    Returns the state, the stage report, the landmark weights used in the end (visibility included) and,
+    with ``contour``, the vertex each marching outline landmark ended on (``basis`` is updated in place).
 
     ``iod`` is the inter-ocular distance in pixels (the error unit). The focal length starts at
     1.5x the longer image side (a ~37 degree field of view) and is pulled back toward it by a weak prior:
@@ -192,12 +198,25 @@ def fit_landmarks(basis: LandmarkBasis, target: np.ndarray, iod: float, width: i
          settings.learning_rate, args, progress, (0.0, 0.2))
     # Landmarks on surfaces that face away from the camera (the far cheek of a turned head) are placed by
     # MediaPipe on the visible outline, not on their own surface point: let them count less.
+    # Marching outline landmarks are on the outline by construction and keep their full weight.
     facing = landmark_facing(state, basis, width, height)
-    weights = weights * visibility_weight(facing)
+    visibility = visibility_weight(facing)
+    marched: list[torch.Tensor] = []
+
+    def march() -> None:
+        if contour is not None:
+            marched[:] = [march_contour(contour, basis, state.shape.detach(), state.expression.detach(),
+                                        *[x.detach() for x in state.camera_matrices(width, height)], target_t)]
+
+    march()
+    if contour is not None:
+        visibility[contour.landmarks] = 1.0
+    weights = weights * visibility
     args = (target_t, weights, iod, width, height, settings)
     terms = _run([state.rotvec, state.translation, state.log_focal, state.shape, state.expression],
                  [0.1, t_scale * 0.3, 0.3, 1.0, 1.0], state, basis, settings.joint_iterations,
-                 settings.learning_rate, args, progress, (0.2, 1.0))
+                 settings.learning_rate, args, progress, (0.2, 1.0), every_20=march)
+    march()
     report = StageReport("landmarks", settings.pose_iterations + settings.joint_iterations,
                          time.perf_counter() - start, terms)
-    return state, report, weights
+    return state, report, weights, (marched[0] if marched else None)

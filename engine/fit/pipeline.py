@@ -9,6 +9,7 @@ import torch
 
 from engine import landmarks as lm
 from engine.fit.camera import Camera
+from engine.fit.contour import contour_candidates, marched_correspondence
 from engine.fit.corrective import CorrectiveSettings, corrective_offsets
 from engine.fit.correspondence import LandmarkCorrespondence, load_correspondence
 from engine.fit.landmark_fit import (LandmarkBasis, LandmarkFitSettings, fit_landmarks, landmark_facing,
@@ -26,6 +27,7 @@ class FitSettings:
     landmarks: LandmarkFitSettings = LandmarkFitSettings()
     photometric: PhotometricSettings | None = PhotometricSettings()
     corrective: CorrectiveSettings | None = CorrectiveSettings()
+    march_contour: bool = True
 
     @staticmethod
     def for_quality(quality: str) -> "FitSettings":
@@ -67,8 +69,12 @@ def fit_head(photo_rgb: np.ndarray, face: FaceLandmarks, model: HeadModel, setti
     corr = load_correspondence()
     basis = landmark_basis(model, corr)
     weights = landmark_weights(landmark_groups())
-    state, report_a, weights = fit_landmarks(basis, face.points, face.inter_ocular, width, height, weights,
-                                    settings.landmarks, progress)
+    groups = landmark_groups()
+    contour = contour_candidates(model, corr, groups["face_oval"]) if settings.march_contour else None
+    state, report_a, weights, marched = fit_landmarks(basis, face.points, face.inter_ocular, width, height, weights,
+                                                      settings.landmarks, progress, contour)
+    if marched is not None:
+        corr = marched_correspondence(model, corr, contour.landmarks, marched)
     stages = [report_a]
     sh_coeffs = albedo_gain = None
     if settings.photometric is not None and settings.photometric.iterations > 0:
@@ -76,12 +82,43 @@ def fit_head(photo_rgb: np.ndarray, face: FaceLandmarks, model: HeadModel, setti
             state, basis, model, photo_rgb, face, weights, settings.photometric, person_mask, progress)
         stages.append(report_b)
     return _assemble(state, basis, model, corr, face, width, height, sh_coeffs, albedo_gain, stages,
-                     settings.corrective, weights)
+                     settings.corrective, weights, contour.landmarks if marched is not None else None)
+
+
+def _corrective_weights(weights: torch.Tensor, marched: torch.Tensor | None) -> np.ndarray:
+    """Trust per landmark for the corrective field. Face-oval points that did not march get none: MediaPipe
+    puts them on the visible outline, which is not a fixed point of the surface, so pulling the surface onto
+    them raises ridges along the cheeks. Marched points are on the mesh's own outline and count half."""
+    trust = (weights / weights.max()).numpy()
+    w = trust.copy()
+    w[landmark_groups()["face_oval"]] = 0.0
+    if marched is not None:
+        w[marched.numpy()] = 0.5 * trust[marched.numpy()]
+    return w
+
+
+def _rigid_inner_parts(model: HeadModel, offsets: np.ndarray, landmark_offsets: np.ndarray) -> np.ndarray:
+    """Eyeballs, teeth and tongue move as whole pieces: the skin's corrective field would otherwise bend the
+    eyeballs and pull the tongue through the lips next to the lip landmarks. An eyeball takes the field's
+    mean at its iris landmarks (so the iris lands on the photo's), the others their mean offset, never
+    forward."""
+    iris = {"eye_l": list(lm.LEFT_IRIS) + [lm.LEFT_IRIS_CENTRE], "eye_r": list(lm.RIGHT_IRIS) + [lm.RIGHT_IRIS_CENTRE]}
+    out = offsets.copy()
+    faces, parts = model.faces.numpy(), model.face_part.numpy()
+    for name in model.part_names:
+        if name == "skin":
+            continue
+        ids = np.unique(faces[parts == model.part_id(name)])
+        mean = landmark_offsets[iris[name]].mean(0) if name in iris else offsets[ids].mean(0)
+        if name.startswith("teeth") or name == "tongue":
+            mean = mean * np.array([1.0, 1.0, 0.0])  # never forward, toward the lips
+        out[ids] = mean
+    return out
 
 
 def _assemble(state, basis: LandmarkBasis, model: HeadModel, corr: LandmarkCorrespondence, face: FaceLandmarks,
               width: int, height: int, sh_coeffs, albedo_gain, stages, corrective: CorrectiveSettings | None,
-              weights: torch.Tensor) -> FitResult:
+              weights: torch.Tensor, marched_landmarks: torch.Tensor | None) -> FitResult:
     with torch.no_grad():
         K, R, t = state.camera_matrices(width, height)
         neutral = model.shaped_vertices(state.shape.detach(), None).numpy()
@@ -91,8 +128,10 @@ def _assemble(state, basis: LandmarkBasis, model: HeadModel, corr: LandmarkCorre
     lm3d = corr.points(model, torch.from_numpy(posed)).numpy().astype(np.float64)
     parametric_err = np.linalg.norm(camera.project(lm3d) - face.points, axis=1)
     if corrective is not None:
-        offsets = corrective_offsets(posed, lm3d, face.points - camera.project(lm3d), camera.K, camera.R, camera.t,
-                                     weights=(weights / weights.max()).numpy(), settings=corrective)
+        both = corrective_offsets(np.concatenate([posed, lm3d]), lm3d, face.points - camera.project(lm3d),
+                                  camera.K, camera.R, camera.t, weights=_corrective_weights(weights, marched_landmarks),
+                                  settings=corrective)
+        offsets = _rigid_inner_parts(model, both[:len(posed)], both[len(posed):])
         neutral, posed = neutral + offsets, posed + offsets
         lm3d = corr.points(model, torch.from_numpy(posed)).numpy().astype(np.float64)
         stages.append(StageReport("corrective", 1, 0.0, {"max_offset_mm": float(np.abs(offsets).max() * 1000)}))
