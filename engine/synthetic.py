@@ -149,8 +149,10 @@ def random_shape(model: HeadModel, rng: np.random.Generator, count: int = 24, am
 def synthetic_albedo(base: np.ndarray, model: HeadModel, rng: np.random.Generator) -> np.ndarray:
     """A varied skin albedo (N, N, 3) linear from ``base`` (N, N, 3) linear (e.g. the template albedo).
 
-    Skin texels (part ``skin``) get a random tone shift in Lab, a smooth low-frequency colour field and
-    15-40 asymmetric soft blotches (darker, redder); eyes, teeth and tongue are left as they are.
+    Skin texels (part ``skin``) get a random tone shift in Lab (L* -24..-2: from the template's light
+    tone toward darker skin, which also keeps the strongest bench lights from clipping), a smooth
+    low-frequency colour field and 15-40 asymmetric soft blotches (darker, redder); eyes, teeth and
+    tongue are left as they are.
     """
     n = base.shape[0]
     raster = uv_raster(model, n)
@@ -158,7 +160,7 @@ def synthetic_albedo(base: np.ndarray, model: HeadModel, rng: np.random.Generato
     part[raster.texels] = model.face_part.numpy()[raster.tex_face]
     skin = (part == 0).reshape(n, n)
     lab = np.asarray(linear_rgb_to_lab(np.clip(base, 0.0, 1.0)), np.float32)
-    shift = np.array([rng.uniform(-14.0, 6.0), rng.uniform(-2.0, 5.0), rng.uniform(-3.0, 6.0)], np.float32)
+    shift = np.array([rng.uniform(-24.0, -2.0), rng.uniform(-2.0, 5.0), rng.uniform(-3.0, 6.0)], np.float32)
     field_ = cv2.GaussianBlur(rng.standard_normal((n, n, 3)).astype(np.float32), (0, 0), 0.03 * n)
     field_ /= max(float(field_.std()), 1e-6)
     delta = shift[None, None] + field_ * np.array([2.5, 1.5, 1.5], np.float32)

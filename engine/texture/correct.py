@@ -26,13 +26,14 @@ import cv2
 import numpy as np
 
 from engine.head.model import HeadModel
-from engine.landmarks import LEFT_EYE, LIPS_INNER, RIGHT_EYE
+from engine.landmarks import FACE_OVAL, LEFT_EYE, LEFT_EYEBROW, LIPS_INNER, LIPS_OUTER, RIGHT_EYE, RIGHT_EYEBROW
 from engine.texture.blend import poisson_blend
 from engine.texture.complete import coarse_fill
 from engine.texture.color import linear_rgb_to_lab
 from engine.texture.unwrap import Unwrap
 
-__all__ = ["CorrectSettings", "CorrectionMasks", "Corrected", "correction_masks", "correct", "skin_model_mask"]
+__all__ = ["CorrectSettings", "CorrectionMasks", "Corrected", "correction_masks", "correct", "skin_model_mask",
+           "skin_reference_mask"]
 
 _SKIN_MODEL_REGIONS = ("face",)
 _OUTLIER_REGIONS = ("face", "ears", "neck", "scalp")
@@ -43,13 +44,17 @@ _WHOLE_REGIONS = ("eye_socket", "mouth_inside", "eye_l", "eye_r", "teeth_upper",
 class CorrectSettings:
     """``eye_margin`` / ``mouth_margin``: dilation (fraction of N) of the eye-opening / inner-mouth masks.
     ``outlier_distance``: Mahalanobis distance (in robust standard deviations) beyond which a texel
-    is not skin. ``min_outlier_area``: smallest outlier component kept (fraction of N²).
+    is not skin; ``outlier_distance_textured``: the same for texels whose fine-detail contrast is
+    ``texture_ratio`` times the reference skin's. ``min_outlier_area``: smallest outlier component
+    kept (fraction of N²).
     ``ring_valid``: share of a region's outer ring that must be well seen for a Poisson fill.
     """
 
     eye_margin: float = 0.006
     mouth_margin: float = 0.004
-    outlier_distance: float = 4.5
+    outlier_distance: float = 5.0
+    outlier_distance_textured: float = 2.5
+    texture_ratio: float = 1.8
     min_outlier_area: float = 4e-4
     ring_valid: float = 0.75
     replace_scalp: bool = True
@@ -86,18 +91,27 @@ def _regions(unwrap: Unwrap, model: HeadModel, names: tuple[str, ...]) -> np.nda
     return np.isin(unwrap.region, [model.region_id(n) for n in names])
 
 
+def _polygon_image(landmarks: np.ndarray, loop: tuple[int, ...], image_shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) uint8 mask of the landmark polygon ``loop``."""
+    img = np.zeros(image_shape, np.uint8)
+    cv2.fillPoly(img, [np.round(landmarks[list(loop)] * 4.0).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=2)
+    return img
+
+
+def _image_to_texels(unwrap: Unwrap, img: np.ndarray) -> np.ndarray:
+    """Look up an (H, W) image at every visible texel's photo pixel (nearest) -> (N, N) of img's dtype."""
+    h, w = img.shape[:2]
+    px = np.rint(unwrap.pixel).astype(np.int64)
+    ok = unwrap.visible & (px[..., 0] >= 0) & (px[..., 0] < w) & (px[..., 1] >= 0) & (px[..., 1] < h)
+    out = np.zeros(unwrap.covered.shape, img.dtype)
+    out[ok] = img[px[..., 1][ok], px[..., 0][ok]]
+    return out
+
+
 def _polygon_texels(unwrap: Unwrap, landmarks: np.ndarray, loop: tuple[int, ...], image_shape: tuple[int, int]
                     ) -> np.ndarray:
     """(N, N) bool: seen texels whose photo pixel lies inside the landmark polygon ``loop``."""
-    h, w = image_shape
-    img = np.zeros((h, w), np.uint8)
-    pts = np.round(landmarks[list(loop)] * 4.0).astype(np.int32)
-    cv2.fillPoly(img, [pts], 1, lineType=cv2.LINE_8, shift=2)
-    px = np.rint(unwrap.pixel).astype(np.int64)
-    ok = unwrap.covered & (px[..., 0] >= 0) & (px[..., 0] < w) & (px[..., 1] >= 0) & (px[..., 1] < h)
-    out = np.zeros(unwrap.covered.shape, bool)
-    out[ok] = img[px[..., 1][ok], px[..., 0][ok]] > 0
-    return out & unwrap.visible
+    return _image_to_texels(unwrap, _polygon_image(landmarks, loop, image_shape)) > 0
 
 
 def _dilate(mask: np.ndarray, radius: float) -> np.ndarray:
@@ -107,58 +121,180 @@ def _dilate(mask: np.ndarray, radius: float) -> np.ndarray:
 
 
 def skin_model_mask(unwrap: Unwrap, model: HeadModel, confidence: np.ndarray) -> np.ndarray:
-    """(N, N) bool: plain face skin, well seen: the texels that define the subject's skin colour."""
+    """(N, N) bool: plain face skin (region ``face``), well seen."""
     return _regions(unwrap, model, _SKIN_MODEL_REGIONS) & (confidence > 0.5)
 
 
+def skin_reference_mask(unwrap: Unwrap, model: HeadModel, confidence: np.ndarray, landmarks: np.ndarray | None,
+                        image_shape: tuple[int, int] | None) -> np.ndarray:
+    """(N, N) bool: the texels that define the subject's skin colour.
+
+    With landmarks: the well-seen face texels of the cheek band (between the lower eyelids and the
+    upper lip, inside the face oval), which hair, brows and glasses rarely cover; otherwise (or when
+    that band is too small) all well-seen plain face texels.
+    """
+    base = skin_model_mask(unwrap, model, confidence)
+    if landmarks is None or image_shape is None:
+        return base
+    lm = np.asarray(landmarks, np.float64)
+    band = _image_to_texels(unwrap, _cheek_band(lm, image_shape).astype(np.uint8)) > 0
+    return band & base if (band & base).sum() >= 100 else base
+
+
+def _iod(lm: np.ndarray) -> float:
+    return float(np.linalg.norm(lm[list(LEFT_EYE)].mean(0) - lm[list(RIGHT_EYE)].mean(0)))
+
+
+def _cheek_band(lm: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) uint8: inside the face oval, between the lower eyelids and the upper lip: the part of a
+    face that is bare skin in nearly every photo (no hair, brows, lashes; glasses sit above it)."""
+    oval = _polygon_image(lm, FACE_OVAL, image_shape)
+    eye_y = max(lm[list(LEFT_EYE)][:, 1].max(), lm[list(RIGHT_EYE)][:, 1].max())
+    lip_y = lm[list(LIPS_OUTER)][:, 1].min()
+    top, bottom = eye_y + 0.15 * (lip_y - eye_y), lip_y - 0.05 * (lip_y - eye_y)
+    rows = np.arange(image_shape[0])[:, None]
+    band = (rows >= top) & (rows <= bottom)
+    holes = _polygon_image(lm, LIPS_OUTER, image_shape)
+    return (oval > 0) & band & (holes == 0)
+
+
+def _texture_image(photo: np.ndarray, iod: float) -> np.ndarray:
+    """(H, W) local contrast of fine detail (hair strands, glasses rims) in perceptual luminance."""
+    lum = np.sqrt(np.clip(photo @ np.array([0.2126, 0.7152, 0.0722], np.float32), 0.0, 1.0))
+    hp = lum - cv2.GaussianBlur(lum, (0, 0), 1.0)
+    sigma = max(1.5, 0.05 * iod)
+    return np.sqrt(cv2.GaussianBlur(hp * hp, (0, 0), sigma))
+
+
+class _SkinModel:
+    """Robust Lab statistics of reference skin texels: median and the covariance of the central 90%."""
+
+    def __init__(self, lab_ref: np.ndarray) -> None:
+        self.med = np.median(lab_ref, axis=0)
+        mad = np.median(np.abs(lab_ref - self.med), axis=0) * 1.4826 + 1e-3
+        d0 = np.sqrt((((lab_ref - self.med) / mad) ** 2).sum(axis=1))
+        core = lab_ref[d0 <= np.quantile(d0, 0.9)]
+        cov = np.cov(core.T) * 1.6 + np.diag([0.5, 0.25, 0.25])  # 1.6: rescale the trimmed spread
+        self.inv = np.linalg.inv(cov)
+
+    def distance(self, lab: np.ndarray) -> np.ndarray:
+        d = lab - self.med
+        return np.sqrt(np.einsum("ij,jk,ik->i", d, self.inv, d))
+
+
 def _skin_outliers(albedo: np.ndarray, confidence: np.ndarray, unwrap: Unwrap, model: HeadModel,
+                   photo: np.ndarray | None, landmarks: np.ndarray | None,
                    settings: CorrectSettings) -> np.ndarray:
-    """Texels of face/ears/neck/scalp whose Lab colour is far from the robust skin model."""
+    """Hair, beard, glasses: texels of face/ears/neck/scalp that are not skin.
+
+    Cues: Lab distance to a robust skin model (reference: the cheek band when landmarks are given,
+    else all well-seen face texels) and, with the photo, fine-detail contrast relative to the
+    reference skin's (hair strands and rims are textured, skin is smooth). A texel is an outlier when
+    the colour alone is far off, or colour and texture together are moderately off. Components must
+    be large, and are cleaned morphologically; the eyebrows (landmarks) are protected.
+    """
     n = albedo.shape[0]
-    ref = skin_model_mask(unwrap, model, confidence)
     cand = _regions(unwrap, model, _OUTLIER_REGIONS) & (confidence > 0.05)
+    ref = skin_reference_mask(unwrap, model, confidence, landmarks, None if photo is None else photo.shape[:2])
+    texture = None
+    if landmarks is not None and photo is not None:
+        lm = np.asarray(landmarks, np.float64)
+        texture = _image_to_texels(unwrap, _texture_image(photo, _iod(lm)))
+        brows = np.zeros(photo.shape[:2], np.uint8)
+        for chain in (LEFT_EYEBROW, RIGHT_EYEBROW):
+            pts = lm[list(chain)]
+            brows |= cv2.fillPoly(np.zeros_like(brows), [np.round(cv2.convexHull(pts.astype(np.float32))[:, 0] * 4)
+                                                         .astype(np.int32)], 1, shift=2)
+        r = max(1, int(round(0.08 * _iod(lm))))
+        brows = cv2.dilate(brows, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+        cand &= ~(_image_to_texels(unwrap, brows) > 0)
+    cand &= ~_regions(unwrap, model, ("eyebrows",))
     if ref.sum() < 50 or not cand.any():
         return np.zeros((n, n), bool)
-    lab_ref = np.asarray(linear_rgb_to_lab(albedo[ref]), np.float64)
-    med = np.median(lab_ref, axis=0)
-    # Robust covariance: the classic covariance of the central 90% (by a first MAD-scaled distance).
-    mad = np.median(np.abs(lab_ref - med), axis=0) * 1.4826 + 1e-3
-    d0 = np.sqrt((((lab_ref - med) / mad) ** 2).sum(axis=1))
-    core = lab_ref[d0 <= np.quantile(d0, 0.9)]
-    cov = np.cov(core.T) * 1.6 + np.diag([0.5, 0.25, 0.25])  # 1.6: rescale the trimmed spread
-    inv = np.linalg.inv(cov)
-    lab = np.asarray(linear_rgb_to_lab(albedo[cand]), np.float64) - med
-    dist = np.sqrt(np.einsum("ij,jk,ik->i", lab, inv, lab))
-    out = np.zeros((n, n), np.uint8)
-    out[cand] = dist > settings.outlier_distance
-    out = cv2.morphologyEx(out, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(out, connectivity=8)
-    keep = np.zeros(count, bool)
-    keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= settings.min_outlier_area * n * n
+    lab = np.asarray(linear_rgb_to_lab(albedo[cand | ref]), np.float64)
+    sel = (cand | ref)
+    pos = np.full((n, n), -1, np.int64)
+    pos[sel] = np.arange(int(sel.sum()))
+    skin = _SkinModel(lab[pos[ref]])
+    dist = skin.distance(lab[pos[cand]])
+    tex = np.zeros_like(dist)
+    if texture is not None:
+        tex = texture[cand] / (float(np.median(texture[ref])) + 1e-4)
+    # Hysteresis: strict outliers seed, lenient ones extend; a region must touch the border of the
+    # bare face (scalp, unseen texels: hair flows in from there) or be large on its own (glasses).
+    strict, lenient = np.zeros((n, n), np.uint8), np.zeros((n, n), np.uint8)
+    strict[cand] = (dist > settings.outlier_distance) | (
+        (dist > settings.outlier_distance_textured) & (tex > settings.texture_ratio))
+    lenient[cand] = (dist > 0.6 * settings.outlier_distance) | (
+        (dist > 0.6 * settings.outlier_distance_textured) & (tex > 0.8 * settings.texture_ratio))
+    lenient = cv2.morphologyEx(lenient, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
+    lenient = cv2.morphologyEx(lenient, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) | strict
+    outside = unwrap.covered & ((confidence <= 0.05) | _regions(unwrap, model, ("scalp",)))
+    border = _dilate(outside, max(2.0, 0.006 * n))
+    textured = np.zeros((n, n), bool)
+    textured[cand] = (dist > settings.outlier_distance_textured) & (tex > settings.texture_ratio)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(lenient, connectivity=8)
+    area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
+    n_strict = np.bincount(labels[strict > 0], minlength=count).astype(np.float64)
+    n_textured = np.bincount(labels[textured], minlength=count).astype(np.float64)
+    touches = np.bincount(labels[border], minlength=count) > 0
+    min_area = settings.min_outlier_area * n * n
+    # Inside the face only clearly textured regions (glasses, beard) qualify: a smooth dark region
+    # there is more likely a crease the geometry did not capture than hair.
+    keep = (n_strict >= np.maximum(0.05 * area, 1.0)) & (area >= min_area) & (touches | (n_textured >= 4 * min_area))
+    keep[0] = False
     mask = keep[labels]
     if mask.any():
-        mask = _dilate(mask, max(1.0, 0.003 * n))
-        mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)) > 0
+        mask = _dilate(mask, max(1.0, 0.005 * n))
     return mask & cand
+
+
+def _mouth_mask(unwrap: Unwrap, albedo: np.ndarray, confidence: np.ndarray, lm: np.ndarray,
+                image_shape: tuple[int, int], model: HeadModel, settings: CorrectSettings) -> np.ndarray:
+    """Inner mouth + lip seam: texels seen inside the inner-lip contour, plus texels near it (within a
+    fifth of the mouth height in the photo) that look like teeth (bright, unsaturated) or the dark
+    mouth cavity compared with the lips."""
+    inner = _polygon_image(lm, LIPS_INNER, image_shape)
+    mouth_h = float(np.ptp(lm[list(LIPS_OUTER)][:, 1])) + 1.0
+    r = max(1, int(round(0.2 * mouth_h)))
+    near = cv2.dilate(inner, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    inside = _image_to_texels(unwrap, inner) > 0
+    around = (_image_to_texels(unwrap, near) > 0) & ~inside
+    lips = _regions(unwrap, model, ("lips",)) & (confidence > 0.5) & ~inside & ~around
+    if around.any():
+        lum = albedo @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+        sat = (albedo.max(-1) - albedo.min(-1)) / np.maximum(albedo.max(-1), 1e-4)
+        ref = lips if lips.sum() >= 30 else (_regions(unwrap, model, ("lips",)) & (confidence > 0.5))
+        if ref.sum() >= 30:
+            l0, s0 = float(np.median(lum[ref])), float(np.median(sat[ref]))
+            teeth = (lum > 1.3 * l0) & (sat < 0.7 * s0)
+            cavity = lum < 0.45 * l0
+            inside |= around & (teeth | cavity)
+    mouth = inside
+    if mouth.any():
+        n = albedo.shape[0]
+        mouth = _dilate(mouth, settings.mouth_margin * n)
+        mouth = cv2.morphologyEx(mouth.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)) > 0
+    return mouth & _regions(unwrap, model, ("lips", "mouth_inside", "face"))
 
 
 def correction_masks(unwrap: Unwrap, albedo: np.ndarray, confidence: np.ndarray, landmarks: np.ndarray | None,
                      image_shape: tuple[int, int], model: HeadModel,
-                     settings: CorrectSettings = CorrectSettings()) -> CorrectionMasks:
-    """The texels to replace (see the module docstring). ``landmarks`` (478, 2) in photo pixels."""
+                     settings: CorrectSettings = CorrectSettings(), photo: np.ndarray | None = None
+                     ) -> CorrectionMasks:
+    """The texels to replace (see the module docstring). ``landmarks`` (478, 2) in photo pixels;
+    ``photo`` (H, W, 3) linear (for the texture cue of the hair/glasses detector)."""
     n = albedo.shape[0]
     empty = np.zeros((n, n), bool)
     eyes, mouth = empty.copy(), empty.copy()
-    if landmarks is not None:
-        lm = np.asarray(landmarks, np.float64)
+    lm = None if landmarks is None else np.asarray(landmarks, np.float64)
+    if lm is not None:
         for loop in (LEFT_EYE, RIGHT_EYE):
             eyes |= _polygon_texels(unwrap, lm, loop, image_shape)
-        mouth = _polygon_texels(unwrap, lm, LIPS_INNER, image_shape)
+        mouth = _mouth_mask(unwrap, albedo, confidence, lm, image_shape, model, settings)
     eyes = _dilate(eyes, settings.eye_margin * n) & unwrap.covered if eyes.any() else eyes
-    lips_seam = _dilate(mouth, settings.mouth_margin * n) if mouth.any() else mouth
-    mouth = lips_seam & _regions(unwrap, model, ("lips", "mouth_inside", "face"))
     nostrils = _regions(unwrap, model, ("nostrils",))
-    hair = _skin_outliers(albedo, confidence, unwrap, model, settings)
+    hair = _skin_outliers(albedo, confidence, unwrap, model, photo, lm, settings)
     scalp = _regions(unwrap, model, ("scalp",)) if settings.replace_scalp else empty
     whole = _regions(unwrap, model, _WHOLE_REGIONS)
     return CorrectionMasks(eyes, nostrils, mouth, hair, scalp, whole)

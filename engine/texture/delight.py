@@ -20,8 +20,8 @@ cannot explain are down-weighted. Then ``albedo = (photo - spec) / S`` everywher
 
 Scale (the albedo/exposure ambiguity): the lighting is normalised so that its unoccluded shading
 averaged over the template's face-skin normals (:func:`reference_normals`, a fixed set of head-space
-directions that face photos observe well) equals :data:`REFERENCE_SHADING` (0.8) in each of R, G, B:
-a white face-shaped object would average 0.8. This is what a camera's exposure and white balance do;
+directions that face photos observe well) equals :data:`REFERENCE_SHADING` (1.0) in each of R, G, B:
+a white face-shaped object would average 1.0. This is what a camera's exposure and white balance do;
 the same face under different lights that were exposed and white-balanced gets the same albedo, and
 a light whose colour varies over directions (warm key, cool fill) is removed.
 
@@ -66,9 +66,9 @@ __all__ = [
     "delight",
 ]
 
-REFERENCE_SHADING = 0.8
+REFERENCE_SHADING = 1.0
 """Shading averaged over :func:`reference_normals` after normalisation (per channel): a white
-face-shaped object would average 0.8, i.e. a face exposed with some headroom for highlights."""
+face-shaped object would average 1.0, so a frontally lit, well exposed face keeps its photo colour."""
 
 SKIN_LIGHTING_REGIONS = ("face",)
 """Regions whose texels drive the lighting solve (plain skin of roughly constant albedo)."""
@@ -330,7 +330,9 @@ class DelightSettings:
     fit by this fraction (soft light is better left to the SH alone).
     ``highlight_ratio`` / ``shadow_ratio``: luminance ratio to the local albedo beyond which a texel
     is an outlier; ``dark_shading``: shading (relative to the reference) below which the albedo is
-    too noisy to trust fully.
+    too noisy to trust fully; ``deep_shade``: shading relative to the photo's bright skin shading
+    (90th percentile) below which the confidence falls toward ``deep_shade_confidence``;
+    ``max_albedo_ratio``: albedo luminance above this multiple of the typical skin's is an outlier.
     """
 
     max_samples: int = 24000
@@ -344,6 +346,9 @@ class DelightSettings:
     highlight_ratio: float = 1.3
     shadow_ratio: float = 0.62
     dark_shading: float = 0.12
+    deep_shade: float = 0.15
+    deep_shade_confidence: float = 0.3
+    max_albedo_ratio: float = 1.8
     shadow_map_resolution: int = 512
     search_shadow_resolution: int = 256
     shadow_refine_cones: tuple[float, ...] = (20.0, 8.0, 3.0)
@@ -700,6 +705,13 @@ def delight(unwrap: Unwrap, model: HeadModel, vertices: np.ndarray, mirror_index
     lum_s = shading @ np.array([0.2126, 0.7152, 0.0722], np.float32)
     conf = unwrap.weight * np.clip((lum_s / REFERENCE_SHADING - 0.5 * settings.dark_shading)
                                    / (settings.dark_shading), 0.0, 1.0)
+    # Relative to this photo's brightest skin shading, deep shade is where the model is least sure
+    # (bounce light, occluders it does not know): trust it less, so a well-lit mirror texel can help.
+    skin_seen = _region_mask(unwrap, model, ("face",)) & (unwrap.weight > 0.2)
+    if skin_seen.any():
+        bright = float(np.percentile(lum_s[skin_seen], 90))
+        rel = np.clip(lum_s / max(bright, 1e-6) / settings.deep_shade, 0.0, 1.0)
+        conf *= settings.deep_shade_confidence + (1.0 - settings.deep_shade_confidence) * rel * rel * (3 - 2 * rel)
     conf *= _shadow_edge_confidence(sunvis, light, seen, n)
     conf[unwrap.saturated] = 0.0  # clipped photo: colour unknown, repaired below
     outliers = _find_outliers(albedo, conf, shading, unwrap, model, mirror_index, settings) | unwrap.saturated
@@ -751,6 +763,11 @@ def _find_outliers(albedo: np.ndarray, conf: np.ndarray, shading: np.ndarray, un
     sat = (albedo.max(-1) - albedo.min(-1)) / np.maximum(albedo.max(-1), 1e-4)
     sat_l = (local.max(-1) - local.min(-1)) / np.maximum(local.max(-1), 1e-4)
     highlight = (ratio > settings.highlight_ratio) & (sat < 0.85 * sat_l) & w
+    # Implausibly bright albedo (a shadow the model under-predicted, divided out): far above the
+    # well-seen skin, whatever the saturation.
+    ref_lum = float(np.median(lum[w])) if w.any() else 0.0
+    if ref_lum > 0:
+        highlight |= (lum > settings.max_albedo_ratio * ref_lum) & skinlike & (conf > 0)
     shadow = np.zeros_like(highlight)
     if mirror_index is not None:
         mi = mirror_index.reshape(n, n)

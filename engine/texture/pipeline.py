@@ -29,7 +29,7 @@ from engine.head.model import HeadModel
 from engine.texture._arrays import ShapeError
 from engine.texture.color import match_color_stats, skin_stats
 from engine.texture.complete import Completed, complete, mirror_lookup
-from engine.texture.correct import CorrectSettings, correct, correction_masks, skin_model_mask
+from engine.texture.correct import CorrectSettings, correct, correction_masks, skin_reference_mask
 from engine.texture.delight import DelightSettings, delight
 from engine.texture.maps import albedo_srgb8, eye_color, normal_map, roughness_map
 from engine.texture.metrics import brightness_symmetry_error
@@ -43,7 +43,7 @@ ProgressFn = Callable[[str, float, str], None]
 
 _BS_REGIONS = ("face",)
 _COVERAGE_EXCLUDE = ("scalp", "mouth_inside", "eye_socket", "eye_l", "eye_r", "teeth_upper", "teeth_lower", "tongue")
-_NON_SKIN_PARTS = ("eye_l", "eye_r", "teeth_upper", "teeth_lower", "tongue")
+_TEMPLATE_SKIN_REGIONS = ("scalp", "neck", "face", "ears", "eyebrows", "nostrils", "eye_socket", "eyelids")
 
 
 @dataclass(frozen=True)
@@ -129,17 +129,34 @@ def _regions(unwrap: Unwrap, model: HeadModel, names: tuple[str, ...]) -> np.nda
 
 
 def _matched_template(template: np.ndarray, albedo: np.ndarray, confidence: np.ndarray, unwrap: Unwrap,
-                      model: HeadModel) -> np.ndarray:
-    """The template colour-matched (Lab mean/spread) to the subject's well-seen face skin; eyes,
-    teeth and tongue keep the template's own colours."""
-    ref = skin_model_mask(unwrap, model, confidence)
-    tmpl_skin = _regions(unwrap, model, ("face",))
+                      model: HeadModel, ref: np.ndarray) -> np.ndarray:
+    """The template colour-matched (Lab mean/spread) to the subject.
+
+    Skin regions follow the subject's well-seen face skin; the lips follow the subject's lips when
+    enough of them were seen (else the skin transform); eyes, teeth, tongue and the mouth lining keep
+    the template's own colours. ``ref`` (N, N) bool: the subject's reference skin texels.
+    """
     if ref.sum() < 50:
         return template
-    stats = skin_stats(albedo, ref.astype(np.float32))
-    matched = np.asarray(match_color_stats(template, tmpl_skin.astype(np.float32), stats, max_gain=1.5), np.float32)
-    keep = _regions(unwrap, model, _NON_SKIN_PARTS)
-    return np.where(keep[..., None], template, matched).astype(np.float32)
+    tmpl_face = _regions(unwrap, model, ("face",)).astype(np.float32)
+    lips = _regions(unwrap, model, ("lips",))
+    skin_like = _regions(unwrap, model, _TEMPLATE_SKIN_REGIONS)
+    apply = (skin_like | lips) & unwrap.covered
+    out = np.asarray(match_color_stats(template, tmpl_face, skin_stats(albedo, ref.astype(np.float32)), max_gain=1.5,
+                                       apply_mask=_feathered(apply, template.shape[0])), np.float32)
+    seen_lips = lips & (confidence > 0.5)
+    if seen_lips.sum() >= 50 and lips.sum() >= 50:
+        lip_ref = skin_stats(albedo, seen_lips.astype(np.float32))
+        out = np.asarray(match_color_stats(out, lips.astype(np.float32), lip_ref, max_gain=1.5,
+                                           apply_mask=_feathered(lips, template.shape[0])), np.float32)
+    return out
+
+
+def _feathered(mask: np.ndarray, n: int) -> np.ndarray:
+    """A region mask softened over ~0.5% of the texture (no hard colour step at region borders)."""
+    import cv2
+
+    return cv2.GaussianBlur(mask.astype(np.float32), (0, 0), max(0.5, 0.005 * n))
 
 
 def _bs(albedo: np.ndarray, rowcol: np.ndarray, mask: np.ndarray) -> float:
@@ -189,8 +206,9 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
 
     report("texture", 0.45, "correcting eyes, mouth, nostrils and hair")
     template = load_template_albedo(n)
-    matched = _matched_template(template, delit.albedo, delit.confidence, unwrap, model)
-    masks = correction_masks(unwrap, delit.albedo, delit.confidence, lms, (h, w), model, settings.correct)
+    ref = skin_reference_mask(unwrap, model, delit.confidence, lms, (h, w))
+    matched = _matched_template(template, delit.albedo, delit.confidence, unwrap, model, ref)
+    masks = correction_masks(unwrap, delit.albedo, delit.confidence, lms, (h, w), model, settings.correct, photo)
     corrected = correct(delit.albedo, delit.confidence, matched, masks, settings.correct)
     lap("correct")
 
