@@ -26,7 +26,16 @@ import cv2
 import numpy as np
 
 from engine.head.model import HeadModel
-from engine.landmarks import FACE_OVAL, LEFT_EYE, LEFT_EYEBROW, LIPS_INNER, LIPS_OUTER, RIGHT_EYE, RIGHT_EYEBROW
+from engine.landmarks import (
+    FACE_OVAL,
+    LEFT_EYE,
+    LEFT_EYEBROW,
+    LIPS_INNER,
+    LIPS_OUTER,
+    NOSE,
+    RIGHT_EYE,
+    RIGHT_EYEBROW,
+)
 from engine.texture.blend import poisson_blend
 from engine.texture.complete import coarse_fill
 from engine.texture.color import linear_rgb_to_lab
@@ -43,17 +52,16 @@ _WHOLE_REGIONS = ("eye_socket", "mouth_inside", "eye_l", "eye_r", "teeth_upper",
 @dataclass(frozen=True)
 class CorrectSettings:
     """``eye_margin`` / ``mouth_margin``: dilation (fraction of N) of the eye-opening / inner-mouth masks.
-    ``outlier_distance``: Mahalanobis distance (in robust standard deviations) beyond which a texel
-    is not skin; ``outlier_distance_textured``: the same for texels whose fine-detail contrast is
-    ``texture_ratio`` times the reference skin's. ``min_outlier_area``: smallest outlier component
-    kept (fraction of N²).
+    ``outlier_distance``: chroma distance (Mahalanobis in a*, b*, robust standard deviations) beyond
+    which a texel is not skin; half of it (or 0.6 of it in L* darkness) suffices for texels whose
+    fine-detail contrast is ``texture_ratio`` times the reference skin's. ``min_outlier_area``:
+    smallest outlier component kept (fraction of N²).
     ``ring_valid``: share of a region's outer ring that must be well seen for a Poisson fill.
     """
 
     eye_margin: float = 0.006
     mouth_margin: float = 0.004
     outlier_distance: float = 5.0
-    outlier_distance_textured: float = 2.5
     texture_ratio: float = 1.8
     min_outlier_area: float = 4e-4
     ring_valid: float = 0.75
@@ -167,19 +175,34 @@ def _texture_image(photo: np.ndarray, iod: float) -> np.ndarray:
 
 
 class _SkinModel:
-    """Robust Lab statistics of reference skin texels: median and the covariance of the central 90%."""
+    """Robust Lab statistics of reference skin texels: median, a robust L* spread and the (a*, b*)
+    covariance of the central 90% (residual shading moves L* much more than the chroma)."""
 
     def __init__(self, lab_ref: np.ndarray) -> None:
         self.med = np.median(lab_ref, axis=0)
         mad = np.median(np.abs(lab_ref - self.med), axis=0) * 1.4826 + 1e-3
         d0 = np.sqrt((((lab_ref - self.med) / mad) ** 2).sum(axis=1))
         core = lab_ref[d0 <= np.quantile(d0, 0.9)]
-        cov = np.cov(core.T) * 1.6 + np.diag([0.5, 0.25, 0.25])  # 1.6: rescale the trimmed spread
+        self.sigma_l = float(np.std(core[:, 0])) * 1.25 + 0.7
+        cov = np.cov(core[:, 1:].T) * 1.6 + np.diag([0.25, 0.25])  # 1.6: rescale the trimmed spread
         self.inv = np.linalg.inv(cov)
 
-    def distance(self, lab: np.ndarray) -> np.ndarray:
-        d = lab - self.med
+    def chroma_distance(self, lab: np.ndarray) -> np.ndarray:
+        d = lab[:, 1:] - self.med[1:]
         return np.sqrt(np.einsum("ij,jk,ik->i", d, self.inv, d))
+
+    def darkness(self, lab: np.ndarray) -> np.ndarray:
+        """How many L* spreads darker than the skin (negative: lighter)."""
+        return (self.med[0] - lab[:, 0]) / self.sigma_l
+
+
+def _central_face(lm: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) uint8: the convex hull of eyes, nose and lips: where no scalp hair grows."""
+    pts = np.concatenate([lm[list(LEFT_EYE)], lm[list(RIGHT_EYE)], lm[list(NOSE)], lm[list(LIPS_OUTER)]])
+    hull = cv2.convexHull(pts.astype(np.float32))[:, 0]
+    img = np.zeros(image_shape, np.uint8)
+    cv2.fillPoly(img, [np.round(hull * 4).astype(np.int32)], 1, shift=2)
+    return img
 
 
 def _skin_outliers(albedo: np.ndarray, confidence: np.ndarray, unwrap: Unwrap, model: HeadModel,
@@ -187,11 +210,13 @@ def _skin_outliers(albedo: np.ndarray, confidence: np.ndarray, unwrap: Unwrap, m
                    settings: CorrectSettings) -> np.ndarray:
     """Hair, beard, glasses: texels of face/ears/neck/scalp that are not skin.
 
-    Cues: Lab distance to a robust skin model (reference: the cheek band when landmarks are given,
-    else all well-seen face texels) and, with the photo, fine-detail contrast relative to the
-    reference skin's (hair strands and rims are textured, skin is smooth). A texel is an outlier when
-    the colour alone is far off, or colour and texture together are moderately off. Components must
-    be large, and are cleaned morphologically; the eyebrows (landmarks) are protected.
+    Cues against a robust skin model (reference: the cheek band when landmarks are given, else all
+    well-seen face texels): the chroma distance (Mahalanobis in a*, b*), the darkness in L* and,
+    with the photo, the fine-detail contrast relative to the reference skin's (hair strands and rims
+    are textured, skin is smooth). Strict outliers seed regions that grow through lenient ones
+    (hysteresis); a region must touch the border of the seen face (hair flows in from the scalp and
+    the silhouette) or be strongly textured (glasses, beard). The eyebrows and the central face
+    (eyes, nose, mouth: no scalp hair grows there) are protected.
     """
     n = albedo.shape[0]
     cand = _regions(unwrap, model, _OUTLIER_REGIONS) & (confidence > 0.05)
@@ -207,32 +232,41 @@ def _skin_outliers(albedo: np.ndarray, confidence: np.ndarray, unwrap: Unwrap, m
                                                          .astype(np.int32)], 1, shift=2)
         r = max(1, int(round(0.08 * _iod(lm))))
         brows = cv2.dilate(brows, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-        cand &= ~(_image_to_texels(unwrap, brows) > 0)
+        cand &= ~(_image_to_texels(unwrap, brows | _central_face(lm, photo.shape[:2])) > 0)
     cand &= ~_regions(unwrap, model, ("eyebrows",))
     if ref.sum() < 50 or not cand.any():
         return np.zeros((n, n), bool)
-    lab = np.asarray(linear_rgb_to_lab(albedo[cand | ref]), np.float64)
-    sel = (cand | ref)
+    sel = cand | ref
+    lab = np.asarray(linear_rgb_to_lab(albedo[sel]), np.float64)
     pos = np.full((n, n), -1, np.int64)
     pos[sel] = np.arange(int(sel.sum()))
     skin = _SkinModel(lab[pos[ref]])
-    dist = skin.distance(lab[pos[cand]])
-    tex = np.zeros_like(dist)
+    lab_c = lab[pos[cand]]
+    chroma, dark = skin.chroma_distance(lab_c), skin.darkness(lab_c)
+    tex = np.zeros_like(chroma)
     if texture is not None:
         tex = texture[cand] / (float(np.median(texture[ref])) + 1e-4)
-    # Hysteresis: strict outliers seed, lenient ones extend; a region must touch the border of the
-    # bare face (scalp, unseen texels: hair flows in from there) or be large on its own (glasses).
+
+    # Off the face (ears, neck) only textured regions count: residual shading under the jaw or in
+    # the ear folds changes the colour there, hair and beard also change the texture.
+    on_face = _regions(unwrap, model, ("face", "scalp"))[cand]
+
+    def outlier(k: float) -> np.ndarray:
+        c, t = settings.outlier_distance * k, settings.texture_ratio * k
+        textured = (tex > t) & ((chroma > 0.5 * c) | (dark > 0.6 * c))
+        return textured | (on_face & ((chroma > c) | ((dark > 1.2 * c) & (tex > 0.7 * t))))
+
+    # Hysteresis: strict outliers seed, lenient ones extend.
     strict, lenient = np.zeros((n, n), np.uint8), np.zeros((n, n), np.uint8)
-    strict[cand] = (dist > settings.outlier_distance) | (
-        (dist > settings.outlier_distance_textured) & (tex > settings.texture_ratio))
-    lenient[cand] = (dist > 0.6 * settings.outlier_distance) | (
-        (dist > 0.6 * settings.outlier_distance_textured) & (tex > 0.8 * settings.texture_ratio))
+    strict[cand] = outlier(1.0)
+    lenient[cand] = outlier(0.6)
     lenient = cv2.morphologyEx(lenient, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
     lenient = cv2.morphologyEx(lenient, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) | strict
     outside = unwrap.covered & ((confidence <= 0.05) | _regions(unwrap, model, ("scalp",)))
     border = _dilate(outside, max(2.0, 0.006 * n))
     textured = np.zeros((n, n), bool)
-    textured[cand] = (dist > settings.outlier_distance_textured) & (tex > settings.texture_ratio)
+    textured[cand] = (tex > settings.texture_ratio) & ((chroma > 0.5 * settings.outlier_distance)
+                                                       | (dark > 0.6 * settings.outlier_distance))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(lenient, connectivity=8)
     area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
     n_strict = np.bincount(labels[strict > 0], minlength=count).astype(np.float64)
