@@ -232,8 +232,11 @@ def _skin_outliers(albedo: np.ndarray, confidence: np.ndarray, unwrap: Unwrap, m
                                                          .astype(np.int32)], 1, shift=2)
         r = max(1, int(round(0.08 * _iod(lm))))
         brows = cv2.dilate(brows, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-        cand &= ~(_image_to_texels(unwrap, brows | _central_face(lm, photo.shape[:2])) > 0)
-    cand &= ~_regions(unwrap, model, ("eyebrows",))
+        cand &= ~(_image_to_texels(unwrap, brows) > 0)
+        central = _image_to_texels(unwrap, _central_face(lm, photo.shape[:2])) > 0
+    else:
+        central = np.zeros((n, n), bool)
+    cand &= ~_regions(unwrap, model, ("eyebrows", "nostrils"))
     if ref.sum() < 50 or not cand.any():
         return np.zeros((n, n), bool)
     sel = cand | ref
@@ -249,12 +252,15 @@ def _skin_outliers(albedo: np.ndarray, confidence: np.ndarray, unwrap: Unwrap, m
 
     # Off the face (ears, neck) only textured regions count: residual shading under the jaw or in
     # the ear folds changes the colour there, hair and beard also change the texture.
+    # In the central face (eyes, nose, mouth) only strongly textured regions count (glasses rims and
+    # reflections): no scalp hair grows there and creases there are dark and smooth.
     on_face = _regions(unwrap, model, ("face", "scalp"))[cand]
+    mid = central[cand]
 
     def outlier(k: float) -> np.ndarray:
         c, t = settings.outlier_distance * k, settings.texture_ratio * k
-        textured = (tex > t) & ((chroma > 0.5 * c) | (dark > 0.6 * c))
-        return textured | (on_face & ((chroma > c) | ((dark > 1.2 * c) & (tex > 0.7 * t))))
+        textured = (tex > t * np.where(mid, 1.6, 1.0)) & ((chroma > 0.5 * c) | (np.abs(dark) > 0.6 * c))
+        return textured | (on_face & ~mid & ((chroma > c) | ((dark > 1.2 * c) & (tex > 0.7 * t))))
 
     # Hysteresis: strict outliers seed, lenient ones extend.
     strict, lenient = np.zeros((n, n), np.uint8), np.zeros((n, n), np.uint8)

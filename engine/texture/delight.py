@@ -332,7 +332,8 @@ class DelightSettings:
     is an outlier; ``dark_shading``: shading (relative to the reference) below which the albedo is
     too noisy to trust fully; ``deep_shade``: shading relative to the photo's bright skin shading
     (90th percentile) below which the confidence falls toward ``deep_shade_confidence``;
-    ``max_albedo_ratio``: albedo luminance above this multiple of the typical skin's is an outlier.
+    ``max_albedo_ratio``: in deep shade (below 35% of the bright skin shading), albedo luminance
+    above this multiple of the typical skin's is an outlier (an under-predicted shadow divided out).
     """
 
     max_samples: int = 24000
@@ -348,7 +349,7 @@ class DelightSettings:
     dark_shading: float = 0.12
     deep_shade: float = 0.15
     deep_shade_confidence: float = 0.3
-    max_albedo_ratio: float = 1.8
+    max_albedo_ratio: float = 1.6
     shadow_map_resolution: int = 512
     search_shadow_resolution: int = 256
     shadow_refine_cones: tuple[float, ...] = (20.0, 8.0, 3.0)
@@ -766,8 +767,11 @@ def _find_outliers(albedo: np.ndarray, conf: np.ndarray, shading: np.ndarray, un
     # Implausibly bright albedo (a shadow the model under-predicted, divided out): far above the
     # well-seen skin, whatever the saturation.
     ref_lum = float(np.median(lum[w])) if w.any() else 0.0
-    if ref_lum > 0:
-        highlight |= (lum > settings.max_albedo_ratio * ref_lum) & skinlike & (conf > 0)
+    lum_s = shading @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    lit = (conf > 0.3) & skinlike
+    if ref_lum > 0 and lit.any():
+        deep = lum_s < 0.35 * float(np.percentile(lum_s[lit], 90))
+        highlight |= (lum > settings.max_albedo_ratio * ref_lum) & skinlike & (conf > 0) & deep
     shadow = np.zeros_like(highlight)
     if mirror_index is not None:
         mi = mirror_index.reshape(n, n)
@@ -785,27 +789,38 @@ def _find_outliers(albedo: np.ndarray, conf: np.ndarray, shading: np.ndarray, un
 
 def _repair(albedo: np.ndarray, conf: np.ndarray, outliers: np.ndarray,
             mirror_index: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Outlier texels take the mirror texel's albedo when that is confident, else the neighbourhood's."""
+    """Outlier texels take the mirror texel's albedo when that is confident, else the neighbourhood's.
+
+    The replacement is feathered over a few texels around each outlier region (its rim blends the
+    original and the repaired colour), so a repair leaves no visible edge.
+    """
     if not outliers.any():
         return albedo, conf
     n = albedo.shape[0]
-    out = albedo.copy()
+    r = max(1.0, 0.004 * n)
+    k = int(2 * round(r) + 1)
+    zone = cv2.dilate(outliers.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0
+    alpha = np.clip(cv2.GaussianBlur(outliers.astype(np.float32), (0, 0), r) * 2.0, 0.0, 1.0)
+    alpha[outliers] = 1.0
+    rep = albedo.copy()
     c = conf.copy()
-    todo = outliers.copy()
+    todo = zone.copy()
     if mirror_index is not None:
         mi = mirror_index.reshape(n, n)
         safe = np.where(mi >= 0, mi, 0).reshape(-1)
         c_m = conf.reshape(-1)[safe].reshape(n, n)
-        ok_m = todo & (mi >= 0) & (c_m > 0.5) & ~outliers.reshape(-1)[safe].reshape(n, n)
-        out[ok_m] = albedo.reshape(-1, 3)[safe].reshape(n, n, 3)[ok_m]
-        c[ok_m] = 0.8 * c_m[ok_m]
+        ok_m = todo & (mi >= 0) & (c_m > 0.5) & ~zone.reshape(-1)[safe].reshape(n, n)
+        rep[ok_m] = albedo.reshape(-1, 3)[safe].reshape(n, n, 3)[ok_m]
+        c[ok_m & outliers] = 0.8 * c_m[ok_m & outliers]
         todo &= ~ok_m
     if todo.any():
-        known = (c > 0.3) & ~todo
+        known = (conf > 0.3) & ~zone
         if known.any():
-            fill = coarse_fill(out, known)
-            out[todo] = fill[todo]
-            c[todo] = np.minimum(c[todo], 0.6)
+            fill = coarse_fill(albedo, known)
+            rep[todo] = fill[todo]
+            core = todo & outliers
+            c[core] = np.minimum(c[core], 0.6)
         else:
-            c[todo] = 0.0
-    return out, c
+            c[todo & outliers] = 0.0
+    out = albedo + alpha[..., None] * (rep - albedo)
+    return out.astype(np.float32), c

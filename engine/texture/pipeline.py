@@ -41,6 +41,10 @@ __all__ = ["TextureInputs", "TextureResult", "TextureSettings", "build_texture",
 
 ProgressFn = Callable[[str, float, str], None]
 
+ANALYSIS_SIZE = 1024
+"""Texture sizes above this are analysed (lighting, masks, completion) at this size; the result is
+upsampled with the photo's and the template's full-resolution detail added (see ``_add_detail``)."""
+
 _BS_REGIONS = ("face",)
 _COVERAGE_EXCLUDE = ("scalp", "mouth_inside", "eye_socket", "eye_l", "eye_r", "teeth_upper", "teeth_lower", "tongue")
 _TEMPLATE_SKIN_REGIONS = ("scalp", "neck", "face", "ears", "eyebrows", "nostrils", "eye_socket", "eyelids")
@@ -194,10 +198,11 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
         timings[name] = round(now - clock, 4)
         clock = now
 
+    a = min(n, ANALYSIS_SIZE)
     report("texture", 0.0, "unwrapping the photo into UV space")
     view = camera_view(model, verts, K, R, t, w, h)
-    unwrap = unwrap_photo(photo, K, R, t, verts, model, n, person_mask, view=view)
-    mirror = mirror_lookup(model, n)
+    unwrap = unwrap_photo(photo, K, R, t, verts, model, a, person_mask, view=view)
+    mirror = mirror_lookup(model, a)
     lap("unwrap")
 
     report("texture", 0.2, "estimating the lighting and de-lighting")
@@ -205,7 +210,7 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
     lap("delight")
 
     report("texture", 0.45, "correcting eyes, mouth, nostrils and hair")
-    template = load_template_albedo(n)
+    template = load_template_albedo(a)
     ref = skin_reference_mask(unwrap, model, delit.confidence, lms, (h, w))
     matched = _matched_template(template, delit.albedo, delit.confidence, unwrap, model, ref)
     masks = correction_masks(unwrap, delit.albedo, delit.confidence, lms, (h, w), model, settings.correct, photo)
@@ -214,10 +219,15 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
 
     report("texture", 0.65, "completing unseen regions")
     done: Completed = complete(corrected.albedo, corrected.confidence, matched, unwrap.covered, mirror)
+    final = done.albedo
     lap("complete")
+    if n > a:
+        report("texture", 0.75, f"adding {n}² detail")
+        final = _add_detail(n, photo, unwrap, delit, done, corrected.confidence, matched, template, model)
+        lap("detail")
 
     report("texture", 0.8, "writing PBR maps")
-    albedo_srgb = albedo_srgb8(done.albedo)
+    albedo_srgb = albedo_srgb8(final)
     normal = normal_map(n)
     rough = roughness_map(n)
     cam_dir = -R.T @ t
@@ -261,7 +271,7 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
             "from_mirror": done.from_mirror,
             "from_template": done.from_template,
             "template_matched_srgb": albedo_srgb8(matched),
-            "albedo_linear": done.albedo,
+            "albedo_linear": final,
         }
     return TextureResult(
         albedo_srgb=albedo_srgb,
@@ -274,6 +284,55 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
         debug=debug,
         relit_sheet=sheet,
     )
+
+
+def _nearest_fill(img: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``img`` (N, N, C) with every invalid texel set to its nearest valid texel's value."""
+    import cv2
+
+    if valid.all() or not valid.any():
+        return img
+    _, labels = cv2.distanceTransformWithLabels((~valid).astype(np.uint8), cv2.DIST_L2, 3,
+                                                labelType=cv2.DIST_LABEL_PIXEL)
+    ys, xs = np.nonzero(valid)
+    lut = np.zeros(labels.max() + 1, np.int64)
+    # OpenCV numbers the zero (valid) pixels in row-major order starting at 1.
+    lut[1:len(ys) + 1] = ys * img.shape[1] + xs
+    return img.reshape(-1, img.shape[-1])[lut[labels]].reshape(img.shape)
+
+
+def _add_detail(n: int, photo: np.ndarray, unwrap: Unwrap, delit, done: Completed, confidence: np.ndarray,
+                matched: np.ndarray, template_a: np.ndarray, model: HeadModel) -> np.ndarray:
+    """The ``n x n`` albedo from the analysis-size result plus full-resolution detail.
+
+    Everything smooth (shading, specular, confidences, the completed colours) is upsampled from the
+    analysis size; the photo is resampled at ``n`` through the (upsampled) texel-to-pixel map and
+    de-lit with the upsampled shading; its high frequencies (what the analysis size cannot hold)
+    are added where the albedo came from the photo, the template's where it came from the template.
+    """
+    import cv2
+
+    a = unwrap.color.shape[0]
+
+    def up(x: np.ndarray) -> np.ndarray:
+        return cv2.resize(np.ascontiguousarray(x, np.float32), (n, n), interpolation=cv2.INTER_LINEAR)
+
+    def highpass(x: np.ndarray) -> np.ndarray:
+        return x - up(cv2.resize(x, (a, a), interpolation=cv2.INTER_AREA))
+
+    pix = up(_nearest_fill(unwrap.pixel, unwrap.visible))
+    colour = cv2.remap(photo, np.ascontiguousarray(pix[..., 0]), np.ascontiguousarray(pix[..., 1]),
+                       cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    shade = up(_nearest_fill(delit.shading, unwrap.visible))
+    spec = up(delit.specular)
+    delit_n = np.clip((colour - spec) / np.maximum(shade, 1e-3), 0.0, 1.0)
+    own = up(done.from_photo * (confidence > 0.05))
+    tmpl = up(done.from_template)
+    template_n = load_template_albedo(n)
+    # The template's own fine detail, in the colour-matched template's local colour ratio.
+    ratio = up(matched / np.maximum(template_a, 1e-3))
+    out = up(done.albedo) + own[..., None] * highpass(delit_n) + tmpl[..., None] * highpass(template_n) * ratio
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
 def _metrics(unwrap: Unwrap, delit_albedo: np.ndarray, delit_conf: np.ndarray, done: Completed,
