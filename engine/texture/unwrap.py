@@ -321,7 +321,9 @@ def _sample(img: np.ndarray, pix: np.ndarray, interp: int, border: float) -> np.
     cols = 1024 if m >= 1024 else max(m, 1)
     rows = -(-m // cols)
     pad = rows * cols - m
-    p = np.concatenate([pix.astype(np.float32), np.full((pad, 2), -10.0, np.float32)]) if pad else pix.astype(np.float32)
+    p = pix.astype(np.float32)
+    if pad:
+        p = np.concatenate([p, np.full((pad, 2), -10.0, np.float32)])
     mx = np.ascontiguousarray(p[:, 0].reshape(rows, cols))
     my = np.ascontiguousarray(p[:, 1].reshape(rows, cols))
     c = img.shape[2]
