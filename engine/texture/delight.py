@@ -332,6 +332,8 @@ class DelightSettings:
     is an outlier; ``dark_shading``: shading (relative to the reference) below which the albedo is
     too noisy to trust fully; ``deep_shade``: shading relative to the photo's bright skin shading
     (90th percentile) below which the confidence falls toward ``deep_shade_confidence``;
+    ``terminator_band`` / ``terminator_confidence``: within ``|n·d| <`` band of the sun's
+    terminator the confidence falls toward ``terminator_confidence``.
     ``max_albedo_ratio``: in deep shade (below 35% of the bright skin shading), albedo luminance
     above this multiple of the typical skin's is an outlier (an under-predicted shadow divided out).
     """
@@ -350,6 +352,8 @@ class DelightSettings:
     deep_shade: float = 0.15
     deep_shade_confidence: float = 0.3
     max_albedo_ratio: float = 1.6
+    terminator_band: float = 0.2
+    terminator_confidence: float = 0.35
     shadow_map_resolution: int = 512
     search_shadow_resolution: int = 256
     shadow_refine_cones: tuple[float, ...] = (20.0, 8.0, 3.0)
@@ -714,6 +718,13 @@ def delight(unwrap: Unwrap, model: HeadModel, vertices: np.ndarray, mirror_index
         rel = np.clip(lum_s / max(bright, 1e-6) / settings.deep_shade, 0.0, 1.0)
         conf *= settings.deep_shade_confidence + (1.0 - settings.deep_shade_confidence) * rel * rel * (3 - 2 * rel)
     conf *= _shadow_edge_confidence(sunvis, light, seen, n)
+    if np.any(light.sun_direction):
+        # Near the sun's terminator the shading changes fastest with the normal: a small error in
+        # the fitted geometry there makes a visible seam, so trust those texels less.
+        cos = np.zeros(n * n, np.float32)
+        cos[idx] = np.abs(nrm @ light.sun_direction)
+        x = np.clip(cos.reshape(n, n) / settings.terminator_band, 0.0, 1.0)
+        conf *= settings.terminator_confidence + (1.0 - settings.terminator_confidence) * x * x * (3 - 2 * x)
     conf[unwrap.saturated] = 0.0  # clipped photo: colour unknown, repaired below
     outliers = _find_outliers(albedo, conf, shading, unwrap, model, mirror_index, settings) | unwrap.saturated
     albedo, conf = _repair(albedo, conf, outliers, mirror_index)
