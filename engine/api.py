@@ -142,11 +142,12 @@ def reconstruct(photo_path: str | os.PathLike, options: ReconstructOptions = Rec
 
 
 def _build_texture(rec: Reconstruction, model, person_mask, progress):
+    from engine.texture.color import srgb_to_linear
     from engine.texture.pipeline import TextureInputs, build_texture
 
     cam = rec.fit.camera
     inputs = TextureInputs(
-        photo=(rec.photo.rgb.astype(np.float32) / 255.0) ** 2.2,
+        photo=np.asarray(srgb_to_linear(rec.photo.rgb.astype(np.float32) / 255.0), np.float32),
         K=cam.K, R=cam.R, t=cam.t,
         vertices=rec.fit.vertices_posed,
         landmarks=rec.face.points,

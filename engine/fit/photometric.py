@@ -20,6 +20,7 @@ from engine.fit.optim import Adam
 from engine.fit.result import StageReport
 from engine.head.model import HeadModel
 from engine.landmarks import FACE_OVAL, FaceLandmarks
+from engine.texture.color import srgb_to_linear
 from engine.render import interpolate, make_context, opencv_to_clip, rasterize, sh_basis
 
 __all__ = ["PhotometricSettings", "refine_photometric", "face_crop", "SKIN_FIT_REGIONS"]
@@ -70,7 +71,7 @@ def refine_photometric(state: LandmarkFitState, basis: LandmarkBasis, model: Hea
     height, width = photo_rgb.shape[:2]
     affine = face_crop(face, res)
     crop = cv2.warpAffine(photo_rgb, affine, (res, res), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
-    target = torch.from_numpy((crop.astype(np.float32) / 255.0) ** 2.2)
+    target = torch.from_numpy(np.asarray(srgb_to_linear(crop.astype(np.float32) / 255.0), np.float32))
     valid = _oval_mask(face, affine, res)
     if person_mask is not None:
         valid *= cv2.warpAffine(person_mask.astype(np.float32), affine, (res, res)) > 0.5
