@@ -127,7 +127,7 @@ def _write_mtl(path: Path, materials: dict[str, Material]) -> None:
 
 
 def write_mesh_npz(path: Path, mesh: MeshArrays, neutral_vertices: np.ndarray, blendshape_names: list[str],
-                   blendshape_deltas: np.ndarray) -> None:
+                   blendshape_deltas: np.ndarray, expression_weights: np.ndarray | None = None) -> None:
     """The exact arrays the Blender add-on builds its objects from (see ffhquv_blender/MESH_NPZ.md)."""
     face_uvs = mesh.uvs[mesh.uv_faces].astype(np.float32)
     np.savez_compressed(
@@ -140,6 +140,8 @@ def write_mesh_npz(path: Path, mesh: MeshArrays, neutral_vertices: np.ndarray, b
         part_names=np.array(mesh.part_names),
         blendshape_names=np.array(blendshape_names),
         blendshape_deltas=blendshape_deltas.astype(np.float32),
+        expression_weights=np.zeros(len(blendshape_names), np.float32) if expression_weights is None
+        else np.asarray(expression_weights, np.float32),
     )
 
 

@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     from engine.progress import make_progress
 
     progress = make_progress("quiet" if args.progress == "none" else args.progress)
+    _cancel_on_sigterm()
     try:
         return _reconstruct(args, progress)
     except KeyboardInterrupt:
@@ -55,6 +56,20 @@ def main(argv: list[str] | None = None) -> int:
         progress.emit({"stage": "error", "fraction": 1.0, "message": message, "kind": type(err).__name__})
         print(f"ffhquv: {message}", file=sys.stderr)
         return code
+
+
+def _cancel_on_sigterm() -> None:
+    """SIGTERM (the Blender add-on's Cancel) becomes KeyboardInterrupt, so the temporary output folder is
+    removed and the process exits 130 like a Ctrl-C."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (embedded use): keep the default
+        pass
 
 
 def _reconstruct(args: argparse.Namespace, progress) -> int:

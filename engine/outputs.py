@@ -109,7 +109,8 @@ def write_all(rec, folder: Path, progress=None) -> None:
     materials = materials_for(model, tex is not None, eye)
     write_obj(folder / "head.obj", mesh, materials)
     deltas = model.expression_deltas.numpy()
-    write_mesh_npz(folder / "head_mesh.npz", mesh, fit.vertices_neutral, list(model.expression_names), deltas)
+    write_mesh_npz(folder / "head_mesh.npz", mesh, fit.vertices_neutral, list(model.expression_names), deltas,
+                   fit.expression if rec.options.expression == "keep" else None)
     textures = {}
     if tex is not None:
         textures = {"albedo.png": tex.albedo_srgb, "normal.png": tex.normal, "roughness.png": tex.roughness}

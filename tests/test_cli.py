@@ -143,3 +143,25 @@ def test_cuda_request_without_cuda_is_a_clear_error(tmp_path: Path) -> None:
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     user_error(run_cli("reconstruct", "--demo", "-o", str(tmp_path / "out"), "--device", "cuda"), 2, "cuda")
+
+
+def test_sigterm_cancels_without_leaving_files(tmp_path: Path) -> None:
+    """The add-on's Cancel sends SIGTERM: the engine stops, exits 130 and removes its temporary folder."""
+    import signal
+    import time
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "engine", "reconstruct", str(photo_path("astronaut")), "-o",
+                             str(out), "--progress", "json"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    for line in proc.stdout:  # wait until the fit runs: imports done, the signal handler is installed
+        if json.loads(line)["stage"] in ("fit", "refine"):
+            break
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    start = time.monotonic()
+    proc.wait(timeout=30)
+    assert proc.returncode == 130
+    assert time.monotonic() - start < 5
+    assert list(tmp_path.iterdir()) == []
