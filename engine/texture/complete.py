@@ -88,10 +88,13 @@ def _mirror_from_raster(raster: AtlasTexels, corner_uv: np.ndarray, ok: np.ndarr
 @dataclass(frozen=True)
 class CompleteSettings:
     """``full_confidence``: confidence at which a source is used alone (smoothstep from 0).
-    ``mask_blur``: extra blur (fraction of N) of the blend masks before the pyramid blend."""
+    ``mask_blur``: extra blur (fraction of N) of the blend masks before the pyramid blend.
+    ``keep_band``: width (fraction of N) of the band inside the fully photo-sourced region over which
+    the result cross-fades from the pyramid blend to the photo layer itself."""
 
     full_confidence: float = 0.5
     mask_blur: float = 0.004
+    keep_band: float = 0.015
 
 
 @dataclass
@@ -155,8 +158,24 @@ def complete(albedo: np.ndarray, confidence: np.ndarray, template: np.ndarray, c
     photo = coarse_fill(photo, wsum > 0.02, template)
     blur = settings.mask_blur * n
     out = laplacian_pyramid_blend(photo, template.astype(np.float32), np.clip(_soft(a_photo, blur), 0.0, 1.0))
+    # The pyramid's coarse levels mix the template's low frequencies far into the seen region (a
+    # face island is only a few coarse texels wide): well inside it, keep the photo layer exactly,
+    # cross-fading into the pyramid result over a band toward the seen region's border.
+    inner = _inner_weight(a_photo, settings.keep_band * n)
+    out = inner[..., None] * photo + (1.0 - inner[..., None]) * out
     out = np.clip(out, 0.0, 1.0)
     return Completed(out.astype(np.float32), a_own, (1.0 - a_own) * a_mir, 1.0 - a_photo)
+
+
+def _inner_weight(a_photo: np.ndarray, band: float) -> np.ndarray:
+    """(N, N) float32 in [0, 1]: 1 deeper than ``band`` texels inside the region where the photo
+    layer is used alone (``a_photo`` > 0.98), ramping smoothly to 0 at its border."""
+    full = (a_photo > 0.98).astype(np.uint8)
+    if not full.any():
+        return np.zeros_like(a_photo, dtype=np.float32)
+    dist = cv2.distanceTransform(full, cv2.DIST_L2, 3)
+    x = np.clip(dist / max(band, 1.0), 0.0, 1.0)
+    return (x * x * (3.0 - 2.0 * x)).astype(np.float32)
 
 
 def coarse_fill(img: np.ndarray, known: np.ndarray, fallback: np.ndarray | None = None,

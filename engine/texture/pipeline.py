@@ -238,7 +238,9 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
     metrics = _metrics(unwrap, delit.albedo, delit.confidence, done, mirror.rowcol, mirror.index, model)
     metrics.update({f"delight_{k}": float(v) for k, v in delit.info.items()})
     if settings.rerender:
-        rr = rerender(photo, model, verts, K, R, t, done.albedo, delit.lighting, lms, delit.shadow_map, view.rast)
+        not_skin = masks.hair | masks.nostrils | _regions(unwrap, model, ("eyebrows", "nostrils"))
+        rr = rerender(photo, model, verts, K, R, t, done.albedo, delit.lighting, lms, delit.shadow_map, view.rast,
+                      not_skin=not_skin, person_mask=person_mask)
         metrics["psnr_face"] = rr.psnr
     lap("metrics")
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from engine.head.model import HeadModel
-from engine.landmarks import FACE_OVAL, LEFT_EYE, LIPS_INNER, RIGHT_EYE
+from engine.landmarks import FACE_OVAL, LEFT_EYE, LEFT_EYEBROW, LIPS_OUTER, RIGHT_EYE, RIGHT_EYEBROW
 from engine.render.camera import opencv_to_clip
 from engine.render.ops import interpolate, rasterize, texture
 from engine.render.sh import sh_from_directional, sh_shading
@@ -91,13 +91,17 @@ def render_view(model: HeadModel, vertices: np.ndarray, K: np.ndarray, R: np.nda
 
 
 def face_skin_mask(landmarks: np.ndarray, width: int, height: int) -> np.ndarray:
-    """(H, W) bool: inside the face oval, outside the eye openings (dilated) and the inner mouth."""
+    """(H, W) bool: inside the face oval, outside the eye openings, the brows and the mouth (lips
+    included), each dilated by a few percent of the inter-ocular distance."""
     lm = np.asarray(landmarks, np.float64)
     mask = np.zeros((height, width), np.uint8)
     cv2.fillPoly(mask, [np.round(lm[list(FACE_OVAL)] * 4).astype(np.int32)], 1, shift=2)
     holes = np.zeros_like(mask)
-    for loop in (LEFT_EYE, RIGHT_EYE, LIPS_INNER):
+    for loop in (LEFT_EYE, RIGHT_EYE, LIPS_OUTER):
         cv2.fillPoly(holes, [np.round(lm[list(loop)] * 4).astype(np.int32)], 1, shift=2)
+    for chain in (LEFT_EYEBROW, RIGHT_EYEBROW):
+        hull = cv2.convexHull(lm[list(chain)].astype(np.float32))[:, 0]
+        cv2.fillPoly(holes, [np.round(hull * 4).astype(np.int32)], 1, shift=2)
     iod = float(np.linalg.norm(lm[LEFT_EYE[0]] - lm[RIGHT_EYE[0]]))
     r = max(1, int(round(0.06 * iod)))
     holes = cv2.dilate(holes, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
@@ -116,8 +120,14 @@ class Rerender:
 
 def rerender(photo: np.ndarray, model: HeadModel, vertices: np.ndarray, K: np.ndarray, R: np.ndarray,
              t: np.ndarray, albedo: np.ndarray, lighting: LightingModel, landmarks: np.ndarray | None,
-             shadow: ShadowMap | None = None, rast: torch.Tensor | None = None) -> Rerender:
+             shadow: ShadowMap | None = None, rast: torch.Tensor | None = None,
+             not_skin: np.ndarray | None = None, person_mask: np.ndarray | None = None) -> Rerender:
     """Photo vs ``albedo ⊙ estimated shading + specular`` at the photo's camera (see module doc).
+
+    ``not_skin`` (N, N) bool/float texels that are not face skin in the photo (hair, glasses, beard,
+    nostrils, brows: what the correction stage replaced) and ``person_mask`` (H, W) in [0, 1] (the
+    selfie segmentation) remove pixels from the compared face-skin mask: where hair covers the skin
+    in the photo there is no skin to compare with.
 
     ``shadow``: the sun's shadow map from the de-lighting (recomputed if None and there is a sun);
     ``rast``: the camera rasterization of this mesh at the photo's size (recomputed if None).
@@ -141,6 +151,11 @@ def rerender(photo: np.ndarray, model: HeadModel, vertices: np.ndarray, K: np.nd
     img = photo.astype(np.float32).copy()
     img[sel] = view.albedo[sel] * shade + spec
     mask = sel.copy()
+    if not_skin is not None:
+        ns = np.repeat(np.asarray(not_skin, np.float32)[..., None], 3, axis=2)
+        mask &= render_view(model, vertices, K, R, t, w, h, ns, rast=rast).albedo[..., 0] < 0.5
+    if person_mask is not None:
+        mask &= np.asarray(person_mask, np.float32) >= 0.5
     if landmarks is not None:
         mask &= face_skin_mask(landmarks, w, h)
     mask &= cv2.erode(sel.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
