@@ -286,7 +286,47 @@ def _skin_outliers(albedo: np.ndarray, confidence: np.ndarray, unwrap: Unwrap, m
     mask = keep[labels]
     if mask.any():
         mask = _dilate(mask, max(1.0, 0.005 * n))
+        mask |= _cut_off_islands(mask & cand, cand, ref, n)
+        mask |= _above_hairline(mask & cand, cand, unwrap, model, n)
     return mask & cand
+
+
+def _above_hairline(hair: np.ndarray, cand: np.ndarray, unwrap: Unwrap, model: HeadModel, n: int) -> np.ndarray:
+    """(N, N) bool: forehead/scalp texels above scalp hair (UV rows grow downward from the crown).
+
+    Hair regions that reach the scalp are hair flowing from the crown; seen texels above their
+    lowest texel in the same UV column and above the eyebrows are the hairline and strands between
+    it and a fringe, which the colour cues miss when blond hair is close to the skin's chroma."""
+    scalp = _dilate(_regions(unwrap, model, ("scalp",)), max(2.0, 0.01 * n))
+    count, labels = cv2.connectedComponents(hair.astype(np.uint8), connectivity=8)
+    from_scalp = np.bincount(labels[scalp & hair], minlength=count) > 0
+    from_scalp[0] = False
+    top = from_scalp[labels]
+    brows = _regions(unwrap, model, ("eyebrows",))
+    if not top.any() or not brows.any():
+        return np.zeros((n, n), bool)
+    rows = np.arange(n)[:, None]
+    bottom = np.where(top, rows, -1).max(axis=0)
+    brow_top = int(np.nonzero(brows.any(axis=1))[0].min())
+    return (rows < np.minimum(bottom, brow_top)[None, :]) & cand & _regions(unwrap, model, ("face", "scalp"))
+
+
+def _cut_off_islands(hair: np.ndarray, cand: np.ndarray, ref: np.ndarray, n: int,
+                     max_area: float = 0.01) -> np.ndarray:
+    """(N, N) bool: small islands of seen face/scalp texels that the hair mask cuts off from the
+    subject's reference skin (strands and gaps in a fringe, the hairline above it): skin that is
+    separated from the face by hair in the photo is rarely bare skin, and such islands make
+    crumbs of hair colour on the forehead and the scalp."""
+    rest = (cand & ~hair).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(rest, connectivity=8)
+    if count <= 2:
+        return np.zeros((n, n), bool)
+    has_ref = np.bincount(labels[ref & (rest > 0)], minlength=count) > 0
+    small = stats[:, cv2.CC_STAT_AREA] < max_area * n * n
+    cut = ~has_ref & small
+    cut[0] = False
+    touches_hair = np.bincount(labels[_dilate(hair, 2.0) & (rest > 0)], minlength=count) > 0
+    return (cut & touches_hair)[labels]
 
 
 def _mouth_mask(unwrap: Unwrap, albedo: np.ndarray, confidence: np.ndarray, lm: np.ndarray,
