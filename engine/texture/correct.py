@@ -42,7 +42,7 @@ from engine.texture.color import linear_rgb_to_lab
 from engine.texture.unwrap import Unwrap
 
 __all__ = ["CorrectSettings", "CorrectionMasks", "Corrected", "correction_masks", "correct", "skin_model_mask",
-           "skin_reference_mask"]
+           "skin_reference_mask", "glasses_mask"]
 
 _SKIN_MODEL_REGIONS = ("face",)
 _OUTLIER_REGIONS = ("face", "ears", "neck", "scalp")
@@ -57,6 +57,9 @@ class CorrectSettings:
     fine-detail contrast is ``texture_ratio`` times the reference skin's. ``min_outlier_area``:
     smallest outlier component kept (fraction of N²).
     ``ring_valid``: share of a region's outer ring that must be well seen for a Poisson fill.
+    ``glasses_line``: widest glasses rim (fraction of N) the line filter finds; ``glasses_contrast``:
+    log-luminance contrast of a rim against its surroundings (dark rims; bright metal rims need
+    1.5x); ``glasses_length``: shortest rim component (its longest side, fraction of N).
     """
 
     eye_margin: float = 0.006
@@ -66,6 +69,9 @@ class CorrectSettings:
     min_outlier_area: float = 4e-4
     ring_valid: float = 0.75
     replace_scalp: bool = True
+    glasses_line: float = 0.016
+    glasses_contrast: float = 0.18
+    glasses_length: float = 0.045
 
 
 @dataclass
@@ -329,6 +335,71 @@ def _cut_off_islands(hair: np.ndarray, cand: np.ndarray, ref: np.ndarray, n: int
     return (cut & touches_hair)[labels]
 
 
+def _eye_band(lm: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) uint8: where glasses sit: around both eyes and the bridge, out toward the temples."""
+    pts = np.concatenate([lm[list(LEFT_EYE)], lm[list(RIGHT_EYE)]]).astype(np.float32)
+    img = np.zeros(image_shape, np.uint8)
+    cv2.fillPoly(img, [np.round(cv2.convexHull(pts)[:, 0] * 4).astype(np.int32)], 1, shift=2)
+    iod = _iod(lm)
+    kx, ky = max(1, int(round(1.0 * iod))), max(1, int(round(0.45 * iod)))
+    return cv2.dilate(img, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * kx + 1, 2 * ky + 1)))
+
+
+def glasses_mask(albedo: np.ndarray, confidence: np.ndarray, unwrap: Unwrap, model: HeadModel, lm: np.ndarray,
+                 image_shape: tuple[int, int], eyes: np.ndarray,
+                 settings: CorrectSettings = CorrectSettings()) -> np.ndarray:
+    """(N, N) bool: glasses frames baked into the albedo (thin dark or bright rims around the eyes).
+
+    A morphological line filter on the de-lit log-luminance (black-hat for dark rims, top-hat for
+    bright metal rims) at most ``glasses_line`` x N wide, inside a band around the eyes from the
+    landmarks (brows, eye openings and lash lines excluded); a rim must also be less saturated than
+    the surrounding skin (frames are grey, black or metal; creases are darker skin) and long
+    (``glasses_length``): wrinkles are short. The mask is slightly dilated to take the rim's halo.
+    """
+    n = albedo.shape[0]
+    band = _image_to_texels(unwrap, _eye_band(lm, image_shape)) > 0
+    brows = np.zeros(image_shape, np.uint8)
+    for chain in (LEFT_EYEBROW, RIGHT_EYEBROW):
+        hull = cv2.convexHull(lm[list(chain)].astype(np.float32))[:, 0]
+        cv2.fillPoly(brows, [np.round(hull * 4).astype(np.int32)], 1, shift=2)
+    band &= ~(_image_to_texels(unwrap, brows) > 0)
+    band &= ~_dilate(eyes, 0.012 * n) & (confidence > 0.05)
+    band &= _regions(unwrap, model, ("face", "eyelids", "eye_socket", "scalp"))
+    if band.sum() < 100:
+        return np.zeros((n, n), bool)
+    ys, xs = np.nonzero(band)
+    pad = int(0.03 * n) + 2
+    y0, y1, x0, x1 = max(ys.min() - pad, 0), min(ys.max() + pad + 1, n), max(xs.min() - pad, 0), min(xs.max() + pad + 1, n)
+    alb = albedo[y0:y1, x0:x1]
+    known = confidence[y0:y1, x0:x1] > 0.05
+    lum = np.log(np.maximum(alb @ np.array([0.2126, 0.7152, 0.0722], np.float32), 1e-3))
+    lum = np.where(known, lum, float(np.median(lum[known])) if known.any() else 0.0).astype(np.float32)
+    k = max(3, int(round(settings.glasses_line * n)) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    dark = cv2.morphologyEx(lum, cv2.MORPH_BLACKHAT, kernel)
+    bright = cv2.morphologyEx(lum, cv2.MORPH_TOPHAT, kernel)
+    sat = (alb.max(-1) - alb.min(-1)) / np.maximum(alb.max(-1), 1e-4)
+    sat_l = cv2.GaussianBlur(sat, (0, 0), 2.0 * k)
+    grey = sat < 1.0 * sat_l
+    if float(np.median(sat_l[known])) > 0.05:  # colour photo: bluish rims count too (skin is r > g > b)
+        grey |= alb[..., 2] >= 0.9 * alb[..., 0]
+    c = settings.glasses_contrast
+    rim = ((dark > c) | (bright > 1.5 * c)) & grey & band[y0:y1, x0:x1]
+    rim = cv2.morphologyEx(rim.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(rim, connectivity=8)
+    extent = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
+    # Thin and long: a rim's area is about its length times its width (wrinkle networks and
+    # shadowed hollows are blobs).
+    thin = stats[:, cv2.CC_STAT_AREA] <= 0.6 * k * (stats[:, cv2.CC_STAT_WIDTH] + stats[:, cv2.CC_STAT_HEIGHT])
+    keep = (extent >= settings.glasses_length * n) & thin
+    keep[0] = False
+    out = np.zeros((n, n), bool)
+    out[y0:y1, x0:x1] = keep[labels]
+    if out.any():
+        out = _dilate(out, max(1.0, 0.003 * n)) & unwrap.covered
+    return out
+
+
 def _mouth_mask(unwrap: Unwrap, albedo: np.ndarray, confidence: np.ndarray, lm: np.ndarray,
                 image_shape: tuple[int, int], model: HeadModel, settings: CorrectSettings) -> np.ndarray:
     """Inner mouth + lip seam: texels seen inside the inner-lip contour, plus texels near it (within a
@@ -375,6 +446,8 @@ def correction_masks(unwrap: Unwrap, albedo: np.ndarray, confidence: np.ndarray,
     eyes = _dilate(eyes, settings.eye_margin * n) & unwrap.covered if eyes.any() else eyes
     nostrils = _regions(unwrap, model, ("nostrils",))
     hair = _skin_outliers(albedo, confidence, unwrap, model, photo, lm, settings)
+    if lm is not None:
+        hair |= glasses_mask(albedo, confidence, unwrap, model, lm, image_shape, eyes, settings)
     scalp = _regions(unwrap, model, ("scalp",)) if settings.replace_scalp else empty
     whole = _regions(unwrap, model, _WHOLE_REGIONS)
     return CorrectionMasks(eyes, nostrils, mouth, hair, scalp, whole)
