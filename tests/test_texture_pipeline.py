@@ -145,3 +145,53 @@ def test_bad_inputs_raise_typed_errors(model, soft) -> None:
                      ("person_mask", np.ones((5, 5), np.float32)), ("texture_size", 300)):
         with pytest.raises(ShapeError):
             build_texture(TextureInputs(**{**good, key: bad}), model)
+
+
+def _glasses_scene(model, draw: bool):
+    import cv2
+
+    from engine.landmarks import LEFT_EYE, RIGHT_EYE
+    from engine.texture.complete import mirror_lookup as _ml
+    from engine.texture.correct import _image_to_texels, correction_masks, glasses_mask
+    from engine.texture.delight import delight
+    from engine.texture.unwrap import unwrap_photo
+
+    scene = make_scene(5, "soft_frontal", texture_size=SIZE, image_size=IMAGE, yaw_deg=0.0, model=model)
+    photo = scene.photo.copy()
+    rim = np.zeros(photo.shape[:2], np.uint8)
+    lm = np.asarray(scene.landmarks, np.float64)
+    iod = float(np.linalg.norm(lm[list(LEFT_EYE)].mean(0) - lm[list(RIGHT_EYE)].mean(0)))
+    for loop in (LEFT_EYE, RIGHT_EYE):
+        c = lm[list(loop)].mean(0)
+        cv2.ellipse(rim, (int(round(c[0])), int(round(c[1]))), (int(0.38 * iod), int(0.26 * iod)), 0, 0, 360, 1,
+                    max(1, int(round(0.035 * iod))))
+    if draw:
+        photo[rim > 0] = (0.02, 0.02, 0.025)
+    un = unwrap_photo(photo, scene.K, scene.R, scene.t, scene.vertices, model, SIZE, scene.person_mask)
+    dl = delight(un, model, scene.vertices, mirror_index=_ml(model, SIZE).index)
+    masks = correction_masks(un, dl.albedo, dl.confidence, lm, photo.shape[:2], model, photo=photo)
+    g = glasses_mask(dl.albedo, dl.confidence, un, model, lm, photo.shape[:2], masks.eyes)
+    on_rim = (_image_to_texels(un, rim) > 0) & (dl.confidence > 0.3)
+    return g, on_rim, masks
+
+
+def test_glasses_rims_are_found_and_clean_skin_is_left_alone(model) -> None:
+    g, on_rim, masks = _glasses_scene(model, draw=True)
+    assert on_rim.sum() > 50
+    assert (g & on_rim).sum() > 0.5 * on_rim.sum()
+    assert (masks.hair & on_rim).sum() > 0.5 * on_rim.sum()
+    clean, _, _ = _glasses_scene(model, draw=False)
+    assert clean.sum() < 0.1 * on_rim.sum()
+
+
+def test_face_skin_mask_leaves_out_brows_and_lips(model) -> None:
+    from engine.landmarks import LEFT_EYEBROW, LIPS_OUTER
+    from engine.texture.relight import face_skin_mask
+
+    scene = make_scene(5, "soft_frontal", texture_size=SIZE, image_size=IMAGE, yaw_deg=0.0, model=model)
+    lm = np.asarray(scene.landmarks, np.float64)
+    m = face_skin_mask(lm, IMAGE, IMAGE)
+    for idx in (list(LEFT_EYEBROW), list(LIPS_OUTER)):
+        x, y = np.round(lm[idx].mean(0)).astype(int)
+        assert not m[y, x]
+    assert m.sum() > 0.05 * IMAGE * IMAGE

@@ -390,7 +390,7 @@ def glasses_mask(albedo: np.ndarray, confidence: np.ndarray, unwrap: Unwrap, mod
     extent = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
     # Thin and long: a rim's area is about its length times its width (wrinkle networks and
     # shadowed hollows are blobs).
-    thin = stats[:, cv2.CC_STAT_AREA] <= 0.6 * k * (stats[:, cv2.CC_STAT_WIDTH] + stats[:, cv2.CC_STAT_HEIGHT])
+    thin = stats[:, cv2.CC_STAT_AREA] <= 1.0 * k * (stats[:, cv2.CC_STAT_WIDTH] + stats[:, cv2.CC_STAT_HEIGHT])
     keep = (extent >= settings.glasses_length * n) & thin
     keep[0] = False
     out = np.zeros((n, n), bool)
