@@ -291,7 +291,7 @@ def _skin_outliers(albedo: np.ndarray, confidence: np.ndarray, unwrap: Unwrap, m
     keep[0] = False
     mask = keep[labels]
     if mask.any():
-        mask = _dilate(mask, max(1.0, 0.005 * n))
+        mask = _dilate(mask, max(1.0, 0.008 * n))
         mask |= _cut_off_islands(mask & cand, cand, ref, n)
         mask |= _above_hairline(mask & cand, cand, unwrap, model, n)
     return mask & cand
