@@ -42,7 +42,7 @@ from engine.texture.color import linear_rgb_to_lab
 from engine.texture.unwrap import Unwrap
 
 __all__ = ["CorrectSettings", "CorrectionMasks", "Corrected", "correction_masks", "correct", "skin_model_mask",
-           "skin_reference_mask", "glasses_mask"]
+           "skin_reference_mask", "glasses_mask", "skin_lab_model"]
 
 _SKIN_MODEL_REGIONS = ("face",)
 _OUTLIER_REGIONS = ("face", "ears", "neck", "scalp")
@@ -200,6 +200,12 @@ class _SkinModel:
     def darkness(self, lab: np.ndarray) -> np.ndarray:
         """How many L* spreads darker than the skin (negative: lighter)."""
         return (self.med[0] - lab[:, 0]) / self.sigma_l
+
+
+def skin_lab_model(lab_ref: np.ndarray) -> _SkinModel:
+    """The robust skin colour model of reference texels ``lab_ref`` (M, 3) CIELAB: its
+    ``chroma_distance(lab)`` (Mahalanobis in a*, b*) and ``darkness(lab)`` (L* spreads darker)."""
+    return _SkinModel(lab_ref)
 
 
 def _central_face(lm: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:

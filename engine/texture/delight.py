@@ -684,7 +684,10 @@ def delight(unwrap: Unwrap, model: HeadModel, vertices: np.ndarray, mirror_index
     light, info, smap = estimate_lighting(samples, model, v, settings)
 
     seen = unwrap.weight > 0.0
-    idx = np.flatnonzero(seen.reshape(-1))
+    # De-lit colour on every texel the camera sees (grazing and silhouette-edge texels included, at
+    # confidence 0 here): the pipeline may still use it where it is plainly skin (see
+    # ``engine.texture.pipeline``'s grazing layer).
+    idx = np.flatnonzero((seen | (unwrap.visible & unwrap.covered)).reshape(-1))
     nrm = unwrap.normal.reshape(-1, 3)[idx].astype(np.float64)
     pos = unwrap.position.reshape(-1, 3)[idx].astype(np.float64)
     vdir = unwrap.view_dir.reshape(-1, 3)[idx].astype(np.float64)

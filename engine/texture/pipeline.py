@@ -212,18 +212,21 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
     report("texture", 0.45, "correcting eyes, mouth, nostrils and hair")
     template = load_template_albedo(a)
     ref = skin_reference_mask(unwrap, model, delit.confidence, lms, (h, w))
-    matched = _matched_template(template, delit.albedo, delit.confidence, unwrap, model, ref)
     masks = correction_masks(unwrap, delit.albedo, delit.confidence, lms, (h, w), model, settings.correct, photo)
+    not_face_skin = masks.union() | delit.outliers | _regions(unwrap, model, ("eyebrows", "nostrils"))
+    ring = _ring_reference(unwrap, model, delit.albedo, delit.confidence, ref, not_face_skin)
+    matched = _matched_template(template, delit.albedo, delit.confidence, unwrap, model, ring)
     corrected = correct(delit.albedo, delit.confidence, matched, masks, settings.correct)
     lap("correct")
 
     report("texture", 0.65, "completing unseen regions")
-    done: Completed = complete(corrected.albedo, corrected.confidence, matched, unwrap.covered, mirror)
+    conf_c = _with_grazing(corrected.confidence, delit.albedo, unwrap, model, view, person_mask, ref, not_face_skin)
+    done: Completed = complete(corrected.albedo, conf_c, matched, unwrap.covered, mirror)
     final = done.albedo
     lap("complete")
     if n > a:
         report("texture", 0.75, f"adding {n}² detail")
-        final = _add_detail(n, photo, unwrap, delit, done, corrected.confidence, matched, template, model)
+        final = _add_detail(n, photo, unwrap, delit, done, conf_c, matched, template, model)
         lap("detail")
 
     report("texture", 0.8, "writing PBR maps")
@@ -286,6 +289,89 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
         debug=debug,
         relit_sheet=sheet,
     )
+
+
+GRAZING_CONFIDENCE = 0.3
+"""Confidence given to a plainly-skin texel the camera sees at a grazing angle (or right at the
+silhouette), before the angle / person-mask / skin-colour factors of :func:`_with_grazing`."""
+RING_WIDTH = 0.02
+"""Width (fraction of N) of the ring of de-lit face skin the template colour is matched to."""
+
+
+def _ring_reference(unwrap: Unwrap, model: HeadModel, albedo: np.ndarray, confidence: np.ndarray, ref: np.ndarray,
+                    excluded: np.ndarray) -> np.ndarray:
+    """(N, N) bool: the de-lit skin just inside the border of the well-seen face, the reference the
+    template's colour is matched to (where the completion joins the template to the photo, both then
+    have the same tone). Texels in ``excluded`` and texels whose colour is not skin (against the
+    cheek reference ``ref``) are left out; falls back to ``ref`` when the ring is too small."""
+    import cv2
+
+    from engine.texture.color import linear_rgb_to_lab
+    from engine.texture.correct import skin_lab_model
+
+    n = confidence.shape[0]
+    seen = (confidence > 0.3) & _regions(unwrap, model, ("face",))
+    if ref.sum() < 50 or seen.sum() < 200:
+        return ref
+    dist = cv2.distanceTransform(seen.astype(np.uint8), cv2.DIST_L2, 3)
+    ring = seen & (dist <= RING_WIDTH * n) & ~excluded
+    if ring.sum() < 200:
+        return ref
+    skin = skin_lab_model(np.asarray(linear_rgb_to_lab(albedo[ref]), np.float64))
+    lab = np.asarray(linear_rgb_to_lab(albedo[ring]), np.float64)
+    ok = (skin.chroma_distance(lab) < 3.0) & (np.abs(skin.darkness(lab)) < 4.0)
+    out = np.zeros_like(ring)
+    out[ring] = ok
+    return out if out.sum() >= 200 else ref
+
+
+def _with_grazing(confidence: np.ndarray, albedo: np.ndarray, unwrap: Unwrap, model: HeadModel, view,
+                  person_mask: np.ndarray | None, ref: np.ndarray, excluded: np.ndarray) -> np.ndarray:
+    """``confidence`` (N, N) raised where the photo sees skin at a grazing angle or near the silhouette.
+
+    The unwrap weight drops texels below 15 degrees and near silhouettes (their colour is less
+    certain), which leaves a ring along the face oval filled from the mirror or the template: a tone
+    step where the photo itself shows the face's own skin. Here such a texel keeps its own de-lit
+    colour with a confidence ``GRAZING_CONFIDENCE`` x smoothstep(view angle / 15 deg) x the person
+    mask x (not on the photo's silhouette pixel itself) x (its colour is skin: chroma and L* close to
+    the reference skin ``ref``), so background and hair at the silhouette are not pulled in.
+    ``excluded`` (N, N) bool: texels the corrections / outlier repair own (never raised).
+    """
+    import cv2
+
+    from engine.texture.color import linear_rgb_to_lab
+    from engine.texture.correct import skin_lab_model
+
+    cand = (unwrap.visible & unwrap.covered & (unwrap.part == 0) & ~unwrap.saturated & ~excluded
+            & _regions(unwrap, model, ("face", "neck", "ears")))
+    if ref.sum() < 50 or not cand.any():
+        return confidence
+    cos = np.einsum("ijc,ijc->ij", unwrap.normal, unwrap.view_dir)
+    w = GRAZING_CONFIDENCE * _smooth01(cos / np.sin(np.deg2rad(15.0)))
+    px = np.ascontiguousarray(unwrap.pixel[..., 0])
+    py = np.ascontiguousarray(unwrap.pixel[..., 1])
+    edge = cv2.remap(np.ascontiguousarray(view.edge_distance, np.float32), px, py, cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    w = w * _smooth01((edge - 0.5) / 1.5)
+    if person_mask is not None:
+        pm = cv2.remap(np.ascontiguousarray(person_mask, np.float32), px, py, cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        w = w * _smooth01((pm - 0.5) / 0.3)
+    cand &= w > 0.02
+    if not cand.any():
+        return confidence
+    skin = skin_lab_model(np.asarray(linear_rgb_to_lab(albedo[ref]), np.float64))
+    lab = np.asarray(linear_rgb_to_lab(albedo[cand]), np.float64)
+    chroma, dark = skin.chroma_distance(lab), skin.darkness(lab)
+    ok = _smooth01((3.0 - chroma) / 1.5) * _smooth01((3.0 - dark) / 1.5) * _smooth01((3.0 + dark) / 1.5)
+    out = confidence.copy()
+    out[cand] = np.maximum(confidence[cand], (w[cand] * ok).astype(np.float32))
+    return out
+
+
+def _smooth01(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3.0 - 2.0 * x)
 
 
 def _nearest_fill(img: np.ndarray, valid: np.ndarray) -> np.ndarray:
