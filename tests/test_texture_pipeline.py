@@ -195,3 +195,34 @@ def test_face_skin_mask_leaves_out_brows_and_lips(model) -> None:
         x, y = np.round(lm[idx].mean(0)).astype(int)
         assert not m[y, x]
     assert m.sum() > 0.05 * IMAGE * IMAGE
+
+
+def test_grazing_skin_keeps_its_own_colour_but_not_hair(model) -> None:
+    """Skin the camera sees at a grazing angle gets a confidence (its own de-lit colour is used);
+    the same texels painted hair-dark get none (no hair pulled in at the silhouette)."""
+    from engine.texture.correct import skin_reference_mask
+    from engine.texture.delight import delight
+    from engine.texture.pipeline import _with_grazing
+    from engine.texture.unwrap import camera_view, unwrap_photo
+
+    scene = make_scene(5, "soft_frontal", texture_size=SIZE, image_size=IMAGE, yaw_deg=0.0, model=model)
+    h, w = scene.photo.shape[:2]
+    view = camera_view(model, scene.vertices, scene.K, scene.R, scene.t, w, h)
+    unwrap = unwrap_photo(scene.photo, scene.K, scene.R, scene.t, scene.vertices, model, SIZE, scene.person_mask,
+                          view=view)
+    delit = delight(unwrap, model, scene.vertices, mirror_index=mirror_lookup(model, SIZE).index)
+    ref = skin_reference_mask(unwrap, model, delit.confidence, scene.landmarks, (h, w))
+    none = np.zeros((SIZE, SIZE), bool)
+    conf = _with_grazing(delit.confidence, delit.albedo, unwrap, model, view, scene.person_mask, ref, none)
+    cos = np.einsum("ijc,ijc->ij", unwrap.normal, unwrap.view_dir)
+    face = np.isin(unwrap.region, [model.region_id("face")])
+    graze = face & unwrap.visible & (unwrap.weight == 0) & (cos > 0.1) & (cos < np.sin(np.deg2rad(15)))
+    raised = graze & (conf > delit.confidence + 0.02)
+    assert graze.sum() > 20 and raised.sum() > 0.15 * graze.sum()
+    assert _mean_de(delit.albedo, scene.albedo, raised) < 6.0
+    hair = delit.albedo.copy()
+    hair[graze] = (0.03, 0.02, 0.015)
+    conf_h = _with_grazing(delit.confidence, hair, unwrap, model, view, scene.person_mask, ref, none)
+    assert np.all(conf_h[graze] <= delit.confidence[graze] + 1e-6)
+    conf_x = _with_grazing(delit.confidence, delit.albedo, unwrap, model, view, scene.person_mask, ref, graze)
+    assert np.all(conf_x[graze] == delit.confidence[graze])
