@@ -267,12 +267,16 @@ def _skin_outliers(albedo: np.ndarray, confidence: np.ndarray, unwrap: Unwrap, m
     # In the central face (eyes, nose, mouth) only strongly textured regions count (glasses rims and
     # reflections): no scalp hair grows there and creases there are dark and smooth.
     on_face = _regions(unwrap, model, ("face", "scalp"))[cand]
+    # Clothing (collars, scarves) is unwrapped onto the neck: smooth, so the texture cue misses it, but far
+    # from skin in colour or brightness. A false alarm there only swaps neck skin for matched template skin.
+    on_neck = _regions(unwrap, model, ("neck",))[cand]
     mid = central[cand]
 
     def outlier(k: float) -> np.ndarray:
         c, t = settings.outlier_distance * k, settings.texture_ratio * k
         textured = (tex > t * np.where(mid, 1.6, 1.0)) & ((chroma > 0.5 * c) | (np.abs(dark) > 0.6 * c))
-        return textured | (on_face & ~mid & ((chroma > c) | ((dark > 1.2 * c) & (tex > 0.7 * t))))
+        clothing = on_neck & ((chroma > c) | (np.abs(dark) > 1.5 * c))
+        return textured | clothing | (on_face & ~mid & ((chroma > c) | ((dark > 1.2 * c) & (tex > 0.7 * t))))
 
     # Hysteresis: strict outliers seed, lenient ones extend.
     strict, lenient = np.zeros((n, n), np.uint8), np.zeros((n, n), np.uint8)
