@@ -4,7 +4,6 @@ Data flows one way: photo -> landmarks -> fit -> texture -> assets. Each stage i
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile

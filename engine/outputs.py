@@ -133,11 +133,7 @@ def _overlay(rec, model: HeadModel, vertices: np.ndarray) -> np.ndarray:
     v2d = cam.project(np.asarray(vertices, np.float64))
     return draw_overlay(rec.photo.rgb, rec.face.points, rec.fit.landmarks_2d, vertices_2d=v2d,
                         faces=model.faces.numpy(), face_visible=visible,
-                        focus=face_focus_box(_bbox(v2d[np.unique(model.faces.numpy()[visible])]), cam_size(cam), 0.25))
-
-
-def cam_size(cam) -> tuple[int, int]:
-    return cam.width, cam.height
+                        focus=face_focus_box(_bbox(v2d[np.unique(model.faces.numpy()[visible])]), (cam.width, cam.height), 0.25))
 
 
 def _bbox(points: np.ndarray) -> tuple[float, float, float, float]:

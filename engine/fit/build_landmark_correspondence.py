@@ -118,8 +118,6 @@ def _closest_bary(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) ->
     inside = (bary >= 0).all(1)
     out = bary.copy()
     # Outside: clamp to the best of the three edges.
-    for i, j, k in ((0, 1, 2), (1, 2, 0), (2, 0, 1)):
-        pass
     if (~inside).any():
         verts = np.stack([a, b, c], 1)
         cand = []

@@ -35,12 +35,6 @@ class Camera:
         uvw = cam @ self.K.T
         return uvw[:, :2] / uvw[:, 2:3]
 
-    def rescaled(self, scale: float, width: int, height: int) -> "Camera":
-        """The same camera for an image resized by ``scale`` (pixel centres at integer coordinates)."""
-        offset = 0.5 * scale - 0.5
-        A = np.array([[scale, 0.0, offset], [0.0, scale, offset], [0.0, 0.0, 1.0]])
-        return Camera(A @ self.K, self.R, self.t, width, height)
-
     def to_json(self) -> dict:
         return {
             "K": self.K.tolist(),

@@ -70,6 +70,12 @@ class LandmarkFitState:
     expression: torch.Tensor
     log_focal_prior: float
 
+    @torch.no_grad()
+    def clamp_to_ranges(self, basis: LandmarkBasis) -> None:
+        """Projects the sliders onto their ranges and the expression weights onto [0, 1] (in place)."""
+        self.shape.copy_(torch.maximum(torch.minimum(self.shape, basis.shape_high), basis.shape_low))
+        self.expression.clamp_(0.0, 1.0)
+
     def camera_matrices(self, width: int, height: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         K = intrinsics(torch.exp(self.log_focal), width, height)
         return K, axis_angle_to_matrix(self.rotvec), self.translation
@@ -141,9 +147,7 @@ def _run(params: list[torch.Tensor], scales: list[float], state: LandmarkFitStat
         total, terms = _loss(state, basis, *closure_args)
         total.backward()
         opt.step()
-        with torch.no_grad():
-            state.shape.copy_(torch.maximum(torch.minimum(state.shape, basis.shape_high), basis.shape_low))
-            state.expression.clamp_(0.0, 1.0)
+        state.clamp_to_ranges(basis)
         if progress is not None and it % 20 == 0:
             lo, hi = progress_range
             progress("fit", lo + (hi - lo) * it / iterations, f"landmarks {terms['mean_error_iod'] * 100:.2f}% IOD")

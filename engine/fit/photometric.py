@@ -107,9 +107,7 @@ def refine_photometric(state: LandmarkFitState, basis: LandmarkBasis, model: Hea
         total = settings.photo_weight * photo_loss + settings.landmark_weight * lm_loss
         total.backward()
         opt.step()
-        with torch.no_grad():
-            state.shape.copy_(torch.maximum(torch.minimum(state.shape, basis.shape_high), basis.shape_low))
-            state.expression.clamp_(0.0, 1.0)
+        state.clamp_to_ranges(basis)
         terms["photometric_l1"] = photo_loss.item()
         terms["photometric_pixels"] = int(mask.sum())
         if progress is not None and it % 5 == 0:

@@ -1,8 +1,8 @@
 """The fitting stages end to end: landmarks -> (a) camera/pose/shape/expression -> (b) photometric refinement."""
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -38,7 +38,9 @@ class FitSettings:
         return FitSettings()
 
 
+@lru_cache(maxsize=1)
 def landmark_groups() -> dict[str, np.ndarray]:
+    """Named MediaPipe index sets the fit weights differently (derived once; treat as read-only)."""
     return {
         "face_oval": np.array(lm.FACE_OVAL), "left_eye": np.array(lm.LEFT_EYE),
         "right_eye": np.array(lm.RIGHT_EYE), "lips": np.array(lm.LIPS_OUTER + lm.LIPS_INNER),
@@ -68,8 +70,8 @@ def fit_head(photo_rgb: np.ndarray, face: FaceLandmarks, model: HeadModel, setti
     height, width = photo_rgb.shape[:2]
     corr = load_correspondence()
     basis = landmark_basis(model, corr)
-    weights = landmark_weights(landmark_groups())
     groups = landmark_groups()
+    weights = landmark_weights(groups)
     contour = contour_candidates(model, corr, groups["face_oval"]) if settings.march_contour else None
     state, report_a, weights, marched = fit_landmarks(basis, face.points, face.inter_ocular, width, height, weights,
                                                       settings.landmarks, progress, contour)
