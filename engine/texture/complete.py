@@ -90,11 +90,14 @@ class CompleteSettings:
     """``full_confidence``: confidence at which a source is used alone (smoothstep from 0).
     ``mask_blur``: extra blur (fraction of N) of the blend masks before the pyramid blend.
     ``keep_band``: width (fraction of N) of the band inside the fully photo-sourced region over which
-    the result cross-fades from the pyramid blend to the photo layer itself."""
+    the result cross-fades from the pyramid blend to the photo layer itself.
+    ``outer_band``: width (fraction of N) beyond the seen region over which the (extended) photo
+    layer fades into the template."""
 
     full_confidence: float = 0.5
     mask_blur: float = 0.004
     keep_band: float = 0.015
+    outer_band: float = 0.015
 
 
 @dataclass
@@ -157,14 +160,27 @@ def complete(albedo: np.ndarray, confidence: np.ndarray, template: np.ndarray, c
     photo = photo / np.maximum(wsum, 1e-6)[..., None]
     photo = coarse_fill(photo, wsum > 0.02, template)
     blur = settings.mask_blur * n
-    out = laplacian_pyramid_blend(photo, template.astype(np.float32), np.clip(_soft(a_photo, blur), 0.0, 1.0))
+    # The join to the template lies outside the seen region: the photo layer (smoothly extended)
+    # fades out over ``outer_band`` beyond it, so texels the photo saw keep their own colour.
+    a_join = _outward(a_photo, covered, settings.outer_band * n)
+    out = laplacian_pyramid_blend(photo, template.astype(np.float32), np.clip(_soft(a_join, blur), 0.0, 1.0))
     # The pyramid's coarse levels mix the template's low frequencies far into the seen region (a
     # face island is only a few coarse texels wide): well inside it, keep the photo layer exactly,
     # cross-fading into the pyramid result over a band toward the seen region's border.
-    inner = _inner_weight(a_photo, settings.keep_band * n)
+    inner = _inner_weight(a_join, settings.keep_band * n)
     out = inner[..., None] * photo + (1.0 - inner[..., None]) * out
     out = np.clip(out, 0.0, 1.0)
     return Completed(out.astype(np.float32), a_own, (1.0 - a_own) * a_mir, 1.0 - a_photo)
+
+
+def _outward(a_photo: np.ndarray, covered: np.ndarray, band: float) -> np.ndarray:
+    """``a_photo`` extended outward: 1 on texels mostly seen (> 0.5), falling smoothly to 0 over
+    ``band`` texels beyond them (never below ``a_photo``)."""
+    if band < 1.0:
+        return a_photo
+    dist = cv2.distanceTransform((a_photo <= 0.5).astype(np.uint8), cv2.DIST_L2, 3)
+    ramp = 1.0 - _smoothstep(dist / band)
+    return np.maximum(a_photo, np.where(covered, ramp, 0.0)).astype(np.float32)
 
 
 def _inner_weight(a_photo: np.ndarray, band: float) -> np.ndarray:

@@ -146,7 +146,7 @@ def rerender(photo: np.ndarray, model: HeadModel, vertices: np.ndarray, K: np.nd
     centre = -np.asarray(R, np.float64).T @ np.reshape(np.asarray(t, np.float64), 3)
     vdir = centre[None] - pos
     vdir /= np.maximum(np.linalg.norm(vdir, axis=1, keepdims=True), 1e-12)
-    shade = lighting.diffuse(nrm, view.ao[sel].astype(np.float64), vis)
+    shade = lighting.diffuse(nrm, view.ao[sel].astype(np.float64), vis, vdir)
     spec = lighting.specular(nrm, vdir, vis)
     img = photo.astype(np.float32).copy()
     img[sel] = view.albedo[sel] * shade + spec
