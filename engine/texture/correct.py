@@ -57,6 +57,7 @@ class CorrectSettings:
     fine-detail contrast is ``texture_ratio`` times the reference skin's. ``min_outlier_area``:
     smallest outlier component kept (fraction of N²).
     ``ring_valid``: share of a region's outer ring that must be well seen for a Poisson fill.
+    ``hair_margin``: dilation (fraction of N) of the hair/glasses mask (strand tips at its edge).
     ``glasses_line``: widest glasses rim (fraction of N) the line filter finds; ``glasses_contrast``:
     log-luminance contrast of a rim against its surroundings (dark rims; bright metal rims need
     1.5x); ``glasses_length``: shortest rim component (its longest side, fraction of N).
@@ -72,6 +73,7 @@ class CorrectSettings:
     glasses_line: float = 0.016
     glasses_contrast: float = 0.18
     glasses_length: float = 0.045
+    hair_margin: float = 0.006
 
 
 @dataclass
@@ -456,6 +458,10 @@ def correction_masks(unwrap: Unwrap, albedo: np.ndarray, confidence: np.ndarray,
     eyes = _dilate(eyes, settings.eye_margin * n) & unwrap.covered if eyes.any() else eyes
     nostrils = _regions(unwrap, model, ("nostrils",))
     hair = _skin_outliers(albedo, confidence, unwrap, model, photo, lm, settings)
+    if hair.any() and settings.hair_margin > 0:
+        # Strand tips along a hair region's edge are thinner than the detector sees: without a
+        # margin they stay on the skin as a row of dark notches along the hairline.
+        hair = _dilate(hair, settings.hair_margin * n) & unwrap.covered
     if lm is not None:
         hair |= glasses_mask(albedo, confidence, unwrap, model, lm, image_shape, eyes, settings)
     scalp = _regions(unwrap, model, ("scalp",)) if settings.replace_scalp else empty

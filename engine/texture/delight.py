@@ -114,8 +114,6 @@ class LightingModel:
     ``sun_rgb`` (3,): shading the sun adds at normal incidence (before cast shadows).
     ``specular_rgb`` (3,): peak of the Blinn-Phong lobe; ``shininess``: its exponent α.
     ``limb``: the photo's darkening toward the face outline (:func:`limb_factor`), 0 for none.
-    ``specular_direction`` (3,): the lobe's light direction when there is no sun (soft light still
-    has a dominant direction, the order-1 SH), None to use the sun's.
     """
 
     sh: np.ndarray
@@ -124,7 +122,6 @@ class LightingModel:
     specular_rgb: np.ndarray
     shininess: float
     limb: float = 0.0
-    specular_direction: np.ndarray | None = None
 
     def diffuse(self, normals: np.ndarray, ao: np.ndarray | None = None, vis: np.ndarray | None = None,
                 view_dirs: np.ndarray | None = None) -> np.ndarray:
@@ -145,9 +142,8 @@ class LightingModel:
 
     def specular(self, normals: np.ndarray, view_dirs: np.ndarray, vis: np.ndarray | None = None) -> np.ndarray:
         """Specular radiance (M, 3) added on top of ``albedo * S``."""
-        d = self.sun_direction if self.specular_direction is None else self.specular_direction
-        lobe = _specular_lobe(normals, view_dirs, d, self.shininess)
-        if vis is not None and self.specular_direction is None:
+        lobe = _specular_lobe(normals, view_dirs, self.sun_direction, self.shininess)
+        if vis is not None:
             lobe = lobe * vis
         return (lobe[:, None] * self.specular_rgb[None, :]).astype(np.float32)
 
@@ -373,7 +369,6 @@ class DelightSettings:
     limb: bool = True
     local_dark_ratio: float = 0.6
     local_dark_sigma: float = 0.012
-    min_sheen_gain: float = 0.02
 
 
 def _subsample(m: int, k: int) -> np.ndarray:
@@ -613,8 +608,7 @@ def estimate_lighting(samples: _Samples, model: HeadModel, vertices: np.ndarray,
         if not np.any(d_new):
             break
         d, cost_d = d_new, c_new
-    info = {"cost_sh": cost_sh, "cost_sun_search": cost_d, "sheen_used": 0.0}
-    spec_dir = None
+    info = {"cost_sh": cost_sh, "cost_sun_search": cost_d}
     faces = model.faces.numpy()
     best = None
     vis = None
@@ -653,16 +647,12 @@ def estimate_lighting(samples: _Samples, model: HeadModel, vertices: np.ndarray,
         smap = None
         sh, sun_rgb, spec_rgb, alpha = b_sh, np.zeros(3), np.zeros(3), settings.shininess[0]
         info.update(cost=cost_sh, sun_used=0.0)
-        sheen = _ambient_sheen(s, xb, y, rw, wr, b_sh, cost_sh, settings)
-        if sheen is not None:
-            sh, spec_rgb, alpha, spec_dir, cost = sheen
-            info.update(cost=cost, sheen_used=1.0)
     # Normalise: the fitted shading includes the (unknown, constant) skin albedo a0 per channel.
     mean = reference_mean_shading(reference_normals(model), sh, d, sun_rgb)
     a0 = np.maximum(mean, 1e-6) / REFERENCE_SHADING
     light = LightingModel(sh=(sh / a0).astype(np.float64), sun_direction=d.astype(np.float64),
                           sun_rgb=(sun_rgb / a0).astype(np.float64), specular_rgb=np.clip(spec_rgb, 0.0, None),
-                          shininess=float(alpha), specular_direction=spec_dir)
+                          shininess=float(alpha))
     info.update({f"skin_albedo_{c}": float(a0[i]) for i, c in enumerate("rgb")})
     return light, info, smap
 
@@ -671,29 +661,6 @@ LIMB_POWER = 4.0
 """Exponent of the outline darkening ``1 - k (1 - n·v)^p``: steep enough to leave the well-seen face
 (n·v > 0.6, where the SH is fitted) untouched, so it cannot trade off against the SH."""
 LIMB_MAX = 0.9
-
-
-def _ambient_sheen(s: _Samples, xb: np.ndarray, y: np.ndarray, rw: np.ndarray, wr: np.ndarray, b_sh: np.ndarray,
-                   cost_sh: float, settings: DelightSettings):
-    """Soft light with no dominant sun still leaves a sheen on the skin (cheekbones, nose, forehead)
-    around the direction the order-1 SH points to. Fit the Blinn-Phong lobe for that direction with the
-    SH (IRLS); returns (sh, spec_rgb, alpha, direction, cost), or None when no lobe lowers the robust
-    cost by ``min_sheen_gain``."""
-    lum = b_sh @ np.array([0.2126, 0.7152, 0.0722])
-    d = np.array([lum[3], lum[1], lum[2]])
-    if np.linalg.norm(d) < 1e-9:
-        return None
-    d = d / np.linalg.norm(d)
-    best = None
-    for alpha in settings.shininess:
-        spec = _specular_lobe(s.normal, s.view, d, alpha)
-        b, _, cost = _irls(xb, y, s.weight, _ridge(xb, rw, settings.ridge), settings.irls_iters,
-                           settings.robust_scale, wr, shared=spec)
-        if b[9, 0] > 0 and (best is None or cost < best[4]):
-            best = (b[:9], b[9], alpha, d, cost)
-    if best is None or best[4] > cost_sh * (1.0 - settings.min_sheen_gain):
-        return None
-    return best
 
 
 def limb_factor(normals: np.ndarray, view_dirs: np.ndarray, k: float) -> np.ndarray:

@@ -45,6 +45,8 @@ ANALYSIS_SIZE = 1024
 """Texture sizes above this are analysed (lighting, masks, completion) at this size; the result is
 upsampled with the photo's and the template's full-resolution detail added (see ``_add_detail``)."""
 
+ALBEDO_FLOOR = 0.01
+"""Lowest linear albedo written (per channel)."""
 _BS_REGIONS = ("face",)
 _COVERAGE_EXCLUDE = ("scalp", "mouth_inside", "eye_socket", "eye_l", "eye_r", "teeth_upper", "teeth_lower", "tongue")
 _TEMPLATE_SKIN_REGIONS = ("scalp", "neck", "face", "ears", "eyebrows", "nostrils", "eye_socket", "eyelids")
@@ -229,6 +231,15 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
         final = _add_detail(n, photo, unwrap, delit, done, conf_c, matched, template, model)
         lap("detail")
 
+    # No real surface reflects less than ~1-2%; a black texel (the template's mouth lining after the
+    # colour match) would also read as a hole when the texture is mip-mapped.
+    final = np.maximum(final, ALBEDO_FLOOR)
+    if _is_grey(photo):
+        # A black-and-white photo has no skin colour to give: the completed albedo stays grey rather
+        # than mixing the grey face with the template's colours (lips, ears, neck, scalp).
+        final = _grey(final)
+        done = Completed(_grey(done.albedo), done.from_photo, done.from_mirror, done.from_template)
+
     report("texture", 0.8, "writing PBR maps")
     albedo_srgb = albedo_srgb8(final)
     normal = normal_map(n)
@@ -367,6 +378,18 @@ def _with_grazing(confidence: np.ndarray, albedo: np.ndarray, unwrap: Unwrap, mo
     out = confidence.copy()
     out[cand] = np.maximum(confidence[cand], (w[cand] * ok).astype(np.float32))
     return out
+
+
+def _is_grey(photo: np.ndarray) -> bool:
+    """True when the photo has no colour (every pixel's channels within 1/255 of each other)."""
+    step = max(1, int(np.sqrt(photo.shape[0] * photo.shape[1] / 250_000)))
+    sub = photo[::step, ::step]
+    return float(np.max(sub.max(axis=2) - sub.min(axis=2))) <= 1.0 / 255.0
+
+
+def _grey(img: np.ndarray) -> np.ndarray:
+    lum = img @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    return np.repeat(lum[..., None], 3, axis=2).astype(np.float32)
 
 
 def _smooth01(x: np.ndarray) -> np.ndarray:

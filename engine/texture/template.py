@@ -192,12 +192,16 @@ def _value_noise_3d(p: np.ndarray, cell: float, rng: np.random.Generator) -> np.
 
 
 def _low_frequency(layout: TemplateLayout, rng: np.random.Generator) -> np.ndarray:
-    """``[H, W, 2]`` smooth noise (luminance, redness) in about [-1, 1]; 3D when positions exist."""
+    """``[H, W, 2]`` smooth noise (luminance, redness) in about [-1, 1]; 3D when positions exist.
+
+    The 3D noise is mirror-symmetric (evaluated at ``|x|``): a template that fills one side of a
+    face must not bring its own left/right brightness difference into the completed albedo."""
     h, w = layout.size
     out = np.zeros((h, w, 2), np.float32)
     if layout.position is not None:
         cov = layout.covered
         p = layout.position[cov].astype(np.float64)
+        p[:, 0] = np.abs(p[:, 0])
         for k in range(2):
             n = 0.75 * _value_noise_3d(p, 0.035, rng) + 0.25 * _value_noise_3d(p, 0.012, rng)
             out[cov, k] = n
