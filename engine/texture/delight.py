@@ -43,6 +43,7 @@ from engine.head.model import HeadModel
 from engine.render.ops import rasterize
 from engine.render.sh import LAMBERT_BANDS, sh_basis
 from engine.texture._arrays import ShapeError
+from engine.texture.color import luminance
 from engine.texture.complete import coarse_fill
 from engine.texture.unwrap import Unwrap, uv_raster, vertex_normals
 
@@ -746,10 +747,9 @@ def _local_dark(unwrap: Unwrap, skin: np.ndarray, settings: DelightSettings) -> 
     lashes, hair strands on the forehead). A broad shadow darkens its whole neighbourhood and stays
     in; these small dark features would otherwise pull the relative-error fit toward black."""
     n = unwrap.color.shape[0]
-    lum_w = np.array([0.2126, 0.7152, 0.0722], np.float32)
     w = (skin & (unwrap.weight > 0.2)).astype(np.float32)
     local = _local_mean(unwrap.color, w, sigma=max(2.0, settings.local_dark_sigma * n))
-    return unwrap.color @ lum_w < settings.local_dark_ratio * (local @ lum_w)
+    return luminance(unwrap.color) < settings.local_dark_ratio * luminance(local)
 
 
 def _gather_samples(unwrap: Unwrap, ao: np.ndarray, mask: np.ndarray, max_samples: int,
@@ -805,7 +805,7 @@ def delight(unwrap: Unwrap, model: HeadModel, vertices: np.ndarray, mirror_index
     col = unwrap.color.reshape(-1, 3)[idx]
     if settings.limb:
         light = _with_limb(light, col, shade, spec, nrm, vdir, skin.reshape(-1)[idx] & ~unwrap.saturated.reshape(-1)[idx])
-        shade = light.diffuse(nrm, a, vis, vdir)
+        shade = (shade * limb_factor(nrm, vdir, light.limb)[:, None]).astype(np.float32)
         info["limb"] = light.limb
     alb = (col - spec) / np.maximum(shade, 1e-3)
 
@@ -845,9 +845,8 @@ def delight(unwrap: Unwrap, model: HeadModel, vertices: np.ndarray, mirror_index
 
 def _with_limb(light: LightingModel, col: np.ndarray, shade: np.ndarray, spec: np.ndarray, nrm: np.ndarray,
                vdir: np.ndarray, skin: np.ndarray) -> LightingModel:
-    lum_w = np.array([0.2126, 0.7152, 0.0722])
-    obs = (col - spec)[skin] @ lum_w
-    pred = shade[skin] @ lum_w
+    obs = luminance((col - spec)[skin])
+    pred = luminance(shade[skin])
     ok = pred > 1e-3
     cos_v = np.einsum("mc,mc->m", nrm[skin], vdir[skin])
     k = fit_limb(obs[ok] / pred[ok], cos_v[ok])

@@ -27,7 +27,7 @@ import numpy as np
 
 from engine.head.model import HeadModel
 from engine.texture._arrays import ShapeError
-from engine.texture.color import match_color_stats, skin_stats
+from engine.texture.color import luminance, match_color_stats, skin_stats
 from engine.texture.complete import Completed, complete, mirror_lookup
 from engine.texture.correct import CorrectSettings, correct, correction_masks, skin_reference_mask
 from engine.texture.delight import DelightSettings, delight
@@ -388,8 +388,7 @@ def _is_grey(photo: np.ndarray) -> bool:
 
 
 def _grey(img: np.ndarray) -> np.ndarray:
-    lum = img @ np.array([0.2126, 0.7152, 0.0722], np.float32)
-    return np.repeat(lum[..., None], 3, axis=2).astype(np.float32)
+    return np.repeat(luminance(img)[..., None], 3, axis=2).astype(np.float32)
 
 
 def _smooth01(x: np.ndarray) -> np.ndarray:
