@@ -14,6 +14,7 @@ reads it).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import struct
 import zlib
@@ -24,20 +25,20 @@ import numpy as np
 
 __all__ = ["ARKIT_NAMES", "FakeHead", "make_fake_head", "make_fake_output", "write_png"]
 
-ARKIT_NAMES: tuple[str, ...] = (
-    "eyeBlinkLeft", "eyeLookDownLeft", "eyeLookInLeft", "eyeLookOutLeft", "eyeLookUpLeft",
-    "eyeSquintLeft", "eyeWideLeft", "eyeBlinkRight", "eyeLookDownRight", "eyeLookInRight",
-    "eyeLookOutRight", "eyeLookUpRight", "eyeSquintRight", "eyeWideRight", "jawForward",
-    "jawLeft", "jawRight", "jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "mouthLeft",
-    "mouthRight", "mouthSmileLeft", "mouthSmileRight", "mouthFrownLeft", "mouthFrownRight",
-    "mouthDimpleLeft", "mouthDimpleRight", "mouthStretchLeft", "mouthStretchRight",
-    "mouthRollLower", "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper", "mouthPressLeft",
-    "mouthPressRight", "mouthLowerDownLeft", "mouthLowerDownRight", "mouthUpperUpLeft",
-    "mouthUpperUpRight", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft",
-    "browOuterUpRight", "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "noseSneerLeft",
-    "noseSneerRight", "tongueOut",
-)
-PART_NAMES = ("skin", "eye_l", "eye_r", "teeth_upper", "teeth_lower", "tongue")
+
+def _addon_names():
+    """The add-on's name tables: ``ffhquv_blender/names.py`` imports nothing, so it loads by path
+    without the package (whose ``__init__`` needs bpy)."""
+    path = Path(__file__).resolve().parents[1] / "ffhquv_blender" / "names.py"
+    spec = importlib.util.spec_from_file_location("_ffhquv_blender_names", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_NAMES = _addon_names()
+ARKIT_NAMES: tuple[str, ...] = _NAMES.ARKIT_NAMES
+PART_NAMES: tuple[str, ...] = _NAMES.PART_NAMES
 
 # Head placement in head space (metres): deliberately not at the origin.
 CENTER = np.array([0.0, 1.55, 0.02])
