@@ -76,12 +76,17 @@ def test_head_obj_matches_params(astronaut_out: Path) -> None:
 @pytest.mark.skipif(shutil.which("node") is None or not (GLTF_VALIDATOR.parent / "node_modules").exists(),
                     reason="the Khronos glTF validator (npm gltf-validator) is not installed: tools/setup.sh")
 def test_astronaut_albedo_is_even_and_re_renders_the_photo(astronaut_out: Path) -> None:
-    # Measured 5.98 and 27.9 dB. Before the lighting was fitted from the skin below the brows first,
-    # forehead hair bent it (7.4 and 22.6 dB): these bounds catch that kind of regression.
+    # Measured: BS 11.7 over the face texels seen on both sides (5.98 with the filled texels counted,
+    # which flatter it), 27.9 dB self-consistency. Before the lighting was fitted from the skin below
+    # the brows first, forehead hair bent it (22.6 dB): these bounds catch that kind of regression.
+    # They are regression guards, not quality claims: bench/bench_groundtruth.py measures quality.
     m = json.loads((astronaut_out / "params.json").read_text())["metrics"]
-    assert m["bs_error"] < 6.5
-    assert m["psnr_face"] > 26.0
+    assert m["bs_error"] < 13.0
+    assert m["bs_error_with_fill"] < 6.5
+    assert 0.3 < m["bs_counted_share"] < 0.8 and 0.2 < m["filled_share_face"] < 0.8
+    assert m["psnr_self_consistency"] > 26.0
     assert m["bs_error"] < 0.5 * m["bs_error_unwrap"]
+    assert m["landmark_error_parametric_iod"] > m["landmark_error_iod"]  # before / after the corrective field
 
 
 def test_grey_photo_gives_a_grey_albedo(tmp_path: Path) -> None:
@@ -93,7 +98,7 @@ def test_grey_photo_gives_a_grey_albedo(tmp_path: Path) -> None:
     albedo = cv2.imread(str(out / "albedo.png")).astype(np.int16)
     assert int(np.abs(albedo - albedo[..., :1]).max()) <= 1  # no template colour in a black-and-white photo
     m = json.loads((out / "params.json").read_text())["metrics"]
-    assert m["bs_error"] < 6.0 and m["psnr_face"] > 26.0  # measured 4.76 and 30.4 dB
+    assert m["bs_error"] < 9.0 and m["psnr_self_consistency"] > 26.0  # measured 7.8 (both sides seen) and 30.4 dB
 
 
 def test_glb_passes_the_khronos_validator(astronaut_out: Path) -> None:

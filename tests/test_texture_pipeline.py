@@ -59,7 +59,7 @@ def test_outputs_have_the_contract_shapes_and_dtypes(soft) -> None:
     assert res.roughness.shape == (SIZE, SIZE) and res.roughness.dtype == np.uint8
     assert res.sh_coeffs.shape == (9, 3) and np.isfinite(res.sh_coeffs).all()
     assert len(res.eye_color_srgb) == 3 and all(0.0 <= c <= 1.0 for c in res.eye_color_srgb)
-    for key in ("bs_error", "bs_error_unwrap", "coverage", "psnr_face"):
+    for key in ("bs_error", "bs_error_unwrap", "coverage", "psnr_self_consistency"):
         assert np.isfinite(res.metrics[key]), key
     assert res.timings["total"] > 0
     assert res.relit_sheet is not None and res.relit_sheet.dtype == np.uint8

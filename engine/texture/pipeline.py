@@ -12,7 +12,9 @@ based de-lighting:
 4. complete (:mod:`.complete`): unseen texels from the mirror texel, else the colour-matched
    template, joined with Laplacian-pyramid blends; gutters filled;
 5. maps (:mod:`.maps`): sRGB albedo, tangent-space normal, roughness, eye colour;
-6. metrics: BS error, coverage, re-render PSNR in the face (:mod:`.relight`), plus the relit sheet.
+6. metrics: BS error over the face texels seen on both sides, the filled share, coverage, and the
+   re-render PSNR in the face (:mod:`.relight`; a self-consistency check: the photo against the
+   engine's own image model, not a measure of albedo quality), plus the relit sheet.
 
 Conventions: ``photo`` is float32 **linear** RGB, row 0 = top; textures row 0 = top (v = 1); head
 space metres (+Y up, +Z out of the face); camera ``pixel = K (R X + t)``.
@@ -82,7 +84,7 @@ class TextureResult:
     space (OpenGL, +Y up); ``roughness`` (N, N) uint8 linear; ``eye_color_srgb`` sRGB in [0, 1];
     ``sh_coeffs`` (9, 3) the estimated lighting as radiance SH (``engine.render.sh`` convention,
     head space, the dominant light band-limited into it); ``metrics`` (``bs_error``,
-    ``bs_error_unwrap``, ``coverage``, ``psnr_face``, ...); ``timings`` seconds per stage; ``debug``
+    ``bs_error_unwrap``, ``coverage``, ``psnr_self_consistency``, ...); ``timings`` seconds per stage; ``debug``
     images for looking at; ``relit_sheet`` (uint8) the photo beside 4 relit renders, or None.
     """
 
@@ -255,7 +257,7 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
         not_skin = masks.hair | masks.nostrils | _regions(unwrap, model, ("eyebrows", "nostrils"))
         rr = rerender(photo, model, verts, K, R, t, done.albedo, delit.lighting, lms, delit.shadow_map, view.rast,
                       not_skin=not_skin, person_mask=person_mask)
-        metrics["psnr_face"] = rr.psnr
+        metrics["psnr_self_consistency"] = rr.psnr
     lap("metrics")
 
     sheet = None
@@ -447,12 +449,16 @@ def _add_detail(n: int, photo: np.ndarray, unwrap: Unwrap, delit, done: Complete
 
 def _metrics(unwrap: Unwrap, delit_albedo: np.ndarray, delit_conf: np.ndarray, done: Completed,
              rowcol: np.ndarray, index: np.ndarray, model: HeadModel) -> dict[str, float]:
+    """BS errors count only face texels the photo showed on both sides (a texel filled from its mirror
+    or from the symmetric template is symmetric by construction and would flatter the figure);
+    ``bs_error_with_fill`` keeps the whole face for comparison, beside the share that was filled."""
     face = _regions(unwrap, model, _BS_REGIONS)
     both = _seen_both(unwrap.weight, index) & face
     both_delit = both & _seen_both(delit_conf, index)
+    both_final = face & _seen_both(done.from_photo, index)
     skin = (unwrap.part == 0) & unwrap.covered & ~_regions(unwrap, model, _COVERAGE_EXCLUDE)
-    images = [done.albedo, unwrap.color, delit_albedo]
-    masks = [face, both, both_delit]
+    images = [done.albedo, done.albedo, unwrap.color, delit_albedo]
+    masks = [both_final, face, both, both_delit]
     rc = rowcol
     n = face.shape[0]
     if n > 1024:  # the BS error is defined on a blurred luma: measure it on every other texel
@@ -460,12 +466,16 @@ def _metrics(unwrap: Unwrap, delit_albedo: np.ndarray, delit_conf: np.ndarray, d
         images = [im[::step, ::step] for im in images]
         masks = [m[::step, ::step] for m in masks]
         rc = np.where(rowcol[::step, ::step] >= 0, rowcol[::step, ::step] / step, -1.0).astype(np.float32)
+    seen_face = float((done.from_photo[face] > 0.5).mean()) if face.any() else 0.0
     return {
         "bs_error": _bs(images[0], rc, masks[0]),
-        "bs_error_unwrap": _bs(images[1], rc, masks[1]),
-        "bs_error_delit": _bs(images[2], rc, masks[2]),
+        "bs_error_with_fill": _bs(images[1], rc, masks[1]),
+        "bs_error_unwrap": _bs(images[2], rc, masks[2]),
+        "bs_error_delit": _bs(images[3], rc, masks[3]),
+        "bs_counted_share": float(both_final.sum() / max(face.sum(), 1)),
+        "filled_share_face": 1.0 - seen_face,
         "coverage": float((done.from_photo[skin] > 0.5).mean()) if skin.any() else 0.0,
-        "coverage_face": float((done.from_photo[face] > 0.5).mean()) if face.any() else 0.0,
+        "coverage_face": seen_face,
         "mirror_fill": float((done.from_mirror[skin] > 0.5).mean()) if skin.any() else 0.0,
         "template_fill": float((done.from_template[skin] > 0.5).mean()) if skin.any() else 0.0,
     }

@@ -1,4 +1,10 @@
-"""Lighting invariance of the texture pipeline on synthetic ground truth.
+"""A unit check of the de-lighter's algebra, NOT a quality figure.
+
+The scenes here are rendered with the de-lighter's own image model (engine/synthetic.py: its
+reference shading, sun visibility, vertex AO, an ambient that spherical harmonics represent exactly)
+and the engine's own template as the albedo, so a good number only says the algebra inverts its own
+forward model. Quality is measured by bench/bench_groundtruth.py (Cycles renders that share nothing
+with the engine); no figure of this script goes into the README.
 
 For each subject (seed): the template head with random shape and a varied skin albedo is rendered
 under the standard lights of :mod:`engine.synthetic` (soft frontal, hard side light with cast
@@ -15,7 +21,7 @@ With ``--fit`` the geometry and camera come from the engine's fit (``engine.fit.
 on the rendered photo and its detected landmarks) instead of the truth: the full single-photo path.
 The albedos are still compared texel by texel (same UV layout).
 
-Run: ``python bench/bench_lighting_invariance.py [--seeds 0 1 2] [--size 512] [--fit] [--out /tmp/bench_lighting]``
+Run: ``python bench/check_delight_algebra.py [--seeds 0 1 2] [--size 512] [--fit] [--out /tmp/bench_lighting]``
 """
 from __future__ import annotations
 
@@ -98,7 +104,7 @@ def run(seeds: list[int], size: int, image_size: int, out: Path | None, use_fit:
             mt = res.metrics
             print(f"{seed:>4} {name:>13} {de_t:>9.2f} {de_face:>8.2f} {100 * m.sum() / face.sum():>8.1f} "
                   f"{mt['bs_error_unwrap']:>10.2f} {mt['bs_error']:>9.2f} "
-                  f"{mt.get('psnr_face', float('nan')):>6.1f} {int(mt['delight_sun_used']):>4} {dt:>7.2f}"
+                  f"{mt.get('psnr_self_consistency', float('nan')):>6.1f} {int(mt['delight_sun_used']):>4} {dt:>7.2f}"
                   + ("" if scene.landmarks is not None else "  (no landmarks)"))
             if out is not None:
                 out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,740 @@
+"""Ground-truth renders with Blender's Cycles, independent of the engine's own renderer.
+
+Runs inside a Blender-as-a-module venv (bpy 4.2 LTS or 5.0; numpy only, nothing from ``engine/`` or
+``ffhquv_blender/``)::
+
+    .venv-bpy50/bin/python bench/groundtruth/cycles_render.py BATCH.json
+
+``BATCH.json`` is ``{"jobs": [JOB, ...]}``. All jobs are checked before the first render; they then
+render one after the other in this one process (the scene is reset between jobs). Each finished job
+prints one JSON line on stdout, ``{"id": ..., "seconds": ...}``; Blender's own chatter goes to
+stderr. A bad job stops the batch with exit status 2 and a one-line ``cycles_render: ...`` message on
+stderr (exit status 1 if a render itself fails).
+
+JOB::
+
+    {"id": "h0_y25_hdri-city",
+     "out_dir": "/abs/folder",              # created if missing
+     "mesh": "/abs/head_mesh.npz",          # vertices (V,3) float head-space metres; faces (F,3) int;
+                                            # face_uvs (F,3,2) per-corner UV, v up; face_part (F,) int;
+                                            # part_names (P,) among skin, eye_l, eye_r, teeth_upper,
+                                            # teeth_lower, tongue. Extra keys are ignored.
+     "albedo": "/abs/albedo.png",           # sRGB 8-bit UV texture of the skin, row 0 = top (v = 1)
+     "spec_rough": "/abs/spec_rough.png" | null,  # R roughness, G Specular IOR Level, B subsurface
+                                            # weight (linear 0..1). null: 0.45, 0.5, 0.15
+     "eye_color_srgb": [r, g, b],           # iris colour, sRGB 0..1
+     "camera": {"K": 3x3, "R": 3x3, "t": [3], "width": W, "height": H},
+     "lighting": LIGHTING,
+     "samples": 64,                         # optional, default DEFAULT_SAMPLES
+     "seed": 0}                             # optional, default 0
+
+    LIGHTING = {"kind": "hdri", "name": "city", "rotation_deg": 90.0, "strength": 1.0}
+        name: one of Blender's bundled world HDRIs (city, courtyard, forest, interior, night, studio,
+        sunrise, sunset). rotation_deg turns the lookup direction about the up axis (World mapping
+        node, Rotation Z, as Blender's UI does it): the environment itself appears turned by
+        -rotation_deg, i.e. clockwise seen from above.
+    LIGHTING = {"kind": "lights", "ambient_rgb": [r, g, b], "lights": [LIGHT, ...]}
+        ambient_rgb: uniform world radiance (linear). LIGHT, all colours linear RGB multipliers:
+        {"type": "SUN", "direction": [x,y,z] (head space, head -> light), "rgb": [...],
+         "strength": W/m^2, "angle_deg": 1.0}
+        {"type": "AREA", "position": [x,y,z] (head-space metres), "size": metres (square),
+         "rgb": [...], "power": W}                       # faces the head-space origin
+        {"type": "POINT", "position": [...], "rgb": [...], "power": W, "radius": m}
+
+Conventions (docs/conventions.md): head space is metres, +Y up, +Z out of the face, +X toward the
+head's left. Camera: OpenCV, ``pixel = K (R X + t)``, pixel centres at integer (column u, row v),
+origin top-left. Head space -> Blender world is ``(x, y, z) -> (x, -z, y)`` (what Blender's OBJ
+importer does). Blender's frame is continuous with pixel i spanning [i, i + 1], so the OpenCV
+principal point cx sits at cx + 0.5 in it.
+
+Outputs in ``out_dir``:
+    render.exr      linear scene-referred RGB, half float, ZIP (no exposure, no view transform).
+                    cv2.imread(..., cv2.IMREAD_UNCHANGED) returns it as BGR.
+    mask_skin.png   8-bit grey coverage of pixels whose first visible surface is the skin part.
+    mask_head.png   the same for any head part.
+    render.json     {"seconds", "blender", "samples", "denoiser", ...}
+
+Materials: skin = Principled BSDF with the albedo / spec_rough maps and random-walk (skin)
+subsurface scattering; eyes = a procedural eye (sclera, iris in eye_color_srgb, limbal ring, pupil)
+computed per shading point from the angle to the eyeball's forward axis (see ``eye_frame``);
+teeth and tongue = constant colours. The masks come from a second, cheap Cycles render in which
+every head part is an emitter (skin red, other parts green) under a black world.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import struct
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+import bpy
+from mathutils import Matrix, Vector
+
+PARTS = ("skin", "eye_l", "eye_r", "teeth_upper", "teeth_lower", "tongue")
+HDRI_NAMES = ("city", "courtyard", "forest", "interior", "night", "studio", "sunrise", "sunset")
+HEAD_TO_WORLD = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+"""Head space (+Y up, +Z front) -> Blender world (+Z up, -Y front), as Blender's OBJ importer."""
+OPENCV_TO_BLENDER_CAM = np.diag([1.0, -1.0, -1.0])
+"""OpenCV camera axes (x right, y down, z forward) -> Blender camera axes (x right, y up, -z forward)."""
+
+DEFAULT_SAMPLES = 32
+MASK_SAMPLES = 16
+SENSOR_WIDTH_MM = 36.0
+
+SKIN_DEFAULTS = {"roughness": 0.45, "specular": 0.5, "subsurface": 0.15}
+SKIN_SSS_RADIUS = (1.0, 0.35, 0.2)
+SKIN_SSS_SCALE = 0.004
+SKIN_IOR = 1.4
+SKIN_SSS_METHOD = "RANDOM_WALK_SKIN"
+
+SCLERA_LINEAR = (0.76, 0.74, 0.70)
+PUPIL_LINEAR = (0.008, 0.007, 0.007)
+EYE_ROUGHNESS = 0.05
+EYE_IOR = 1.376
+PUPIL_RADIUS_M = 0.0019
+IRIS_RADIUS_M = 0.0059
+LIMBUS_SOFT_M = 0.0004
+"""Iris geometry in metres, measured perpendicular to the eye's forward axis (a flat iris seen
+through a clear cornea): pupil ~3.8 mm wide, iris ~11.8 mm wide, sclera blends in over 0.4 mm."""
+TEETH_LINEAR, TEETH_ROUGHNESS = (0.7, 0.66, 0.58), 0.3
+TONGUE_LINEAR, TONGUE_ROUGHNESS = (0.45, 0.12, 0.12), 0.4
+BOUNCES = {"max_bounces": 8, "diffuse_bounces": 3, "glossy_bounces": 3, "transmission_bounces": 4,
+           "volume_bounces": 0, "transparent_max_bounces": 4}
+
+
+class JobError(ValueError):
+    """A job in the batch is malformed (exit status 2)."""
+
+
+# --------------------------------------------------------------------------------------------- checks
+
+def _vec(value, n: int, what: str) -> np.ndarray:
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.shape != (n,) or not np.all(np.isfinite(arr)):
+        raise JobError(f"{what} must be {n} finite numbers, got {value!r}")
+    return arr
+
+
+def _existing_file(path, what: str) -> Path:
+    if not isinstance(path, str) or not os.path.isabs(path):
+        raise JobError(f"{what} must be an absolute path, got {path!r}")
+    if not os.path.isfile(path):
+        raise JobError(f"{what} does not exist: {path}")
+    return Path(path)
+
+
+def check_camera(cam: dict) -> dict:
+    """Validated camera: K (3,3), R (3,3) orthonormalised, t (3,), width, height."""
+    try:
+        K = np.asarray(cam["K"], np.float64)
+        R = np.asarray(cam["R"], np.float64)
+        t = np.asarray(cam["t"], np.float64).reshape(-1)
+        width, height = int(cam["width"]), int(cam["height"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise JobError(f"camera needs K, R, t, width, height ({exc})") from None
+    if K.shape != (3, 3) or R.shape != (3, 3) or t.shape != (3,):
+        raise JobError("camera K and R must be 3x3 and t 3 numbers")
+    if not (np.all(np.isfinite(K)) and np.all(np.isfinite(R)) and np.all(np.isfinite(t))):
+        raise JobError("camera K, R, t must be finite")
+    if width < 1 or height < 1:
+        raise JobError(f"camera width/height must be positive, got {width}x{height}")
+    fx, fy = K[0, 0], K[1, 1]
+    if fx <= 0 or abs(fx - fy) > 1e-6 * abs(fx):
+        raise JobError(f"camera needs fx == fy > 0 (square pixels), got fx={fx!r} fy={fy!r}")
+    if K[0, 1] != 0 or K[1, 0] != 0 or not np.allclose(K[2], [0, 0, 1]):
+        raise JobError(f"camera K must be [[f,0,cx],[0,f,cy],[0,0,1]], got {K.tolist()}")
+    if abs(np.linalg.det(R) - 1.0) > 1e-4 or not np.allclose(R @ R.T, np.eye(3), atol=1e-4):
+        raise JobError("camera R must be a rotation (orthonormal, det +1)")
+    u, _, vt = np.linalg.svd(R)
+    return {"K": K, "R": u @ vt, "t": t, "width": width, "height": height}
+
+
+def check_lighting(light: dict) -> dict:
+    if not isinstance(light, dict) or light.get("kind") not in ("hdri", "lights"):
+        raise JobError(f"lighting.kind must be 'hdri' or 'lights', got {light!r}")
+    if light["kind"] == "hdri":
+        if light.get("name") not in HDRI_NAMES:
+            raise JobError(f"lighting.name must be one of {HDRI_NAMES}, got {light.get('name')!r}")
+        return {"kind": "hdri", "name": light["name"],
+                "rotation_deg": float(light.get("rotation_deg", 0.0)),
+                "strength": float(light.get("strength", 1.0))}
+    lamps = []
+    for i, lamp in enumerate(light.get("lights", [])):
+        kind = lamp.get("type") if isinstance(lamp, dict) else None
+        where = f"lighting.lights[{i}]"
+        try:
+            if kind == "SUN":
+                lamps.append({"type": "SUN", "direction": _vec(lamp["direction"], 3, where + ".direction"),
+                              "rgb": _vec(lamp["rgb"], 3, where + ".rgb"), "strength": float(lamp["strength"]),
+                              "angle_deg": float(lamp.get("angle_deg", 1.0))})
+                if np.linalg.norm(lamps[-1]["direction"]) == 0:
+                    raise JobError(f"{where}.direction must not be zero")
+            elif kind == "AREA":
+                lamps.append({"type": "AREA", "position": _vec(lamp["position"], 3, where + ".position"),
+                              "size": float(lamp["size"]), "rgb": _vec(lamp["rgb"], 3, where + ".rgb"),
+                              "power": float(lamp["power"])})
+                if np.linalg.norm(lamps[-1]["position"]) == 0:
+                    raise JobError(f"{where}.position must not be the origin (it faces the origin)")
+            elif kind == "POINT":
+                lamps.append({"type": "POINT", "position": _vec(lamp["position"], 3, where + ".position"),
+                              "rgb": _vec(lamp["rgb"], 3, where + ".rgb"), "power": float(lamp["power"]),
+                              "radius": float(lamp.get("radius", 0.0))})
+            else:
+                raise JobError(f"{where}.type must be SUN, AREA or POINT, got {kind!r}")
+        except (KeyError, TypeError) as exc:
+            raise JobError(f"{where} ({kind}) is missing or has a bad field: {exc}") from None
+    return {"kind": "lights", "ambient_rgb": _vec(light.get("ambient_rgb", [0, 0, 0]), 3, "lighting.ambient_rgb"),
+            "lights": lamps}
+
+
+def load_mesh(path: Path) -> dict:
+    """Arrays of a head_mesh.npz, checked: vertices, faces, face_uvs, face_part, part_names."""
+    try:
+        with np.load(path) as data:
+            mesh = {"vertices": np.asarray(data["vertices"], np.float64),
+                    "faces": np.asarray(data["faces"], np.int64),
+                    "face_uvs": np.asarray(data["face_uvs"], np.float32),
+                    "face_part": np.asarray(data["face_part"], np.int64),
+                    "part_names": [str(n) for n in data["part_names"]]}
+    except (OSError, KeyError, ValueError) as exc:
+        raise JobError(f"mesh {path}: cannot read ({exc})") from None
+    v, f = mesh["vertices"], mesh["faces"]
+    if v.ndim != 2 or v.shape[1] != 3 or f.ndim != 2 or f.shape[1] != 3:
+        raise JobError(f"mesh {path}: vertices must be (V,3) and faces (F,3)")
+    if mesh["face_uvs"].shape != (len(f), 3, 2) or mesh["face_part"].shape != (len(f),):
+        raise JobError(f"mesh {path}: face_uvs must be (F,3,2) and face_part (F,)")
+    if f.min() < 0 or f.max() >= len(v) or not np.all(np.isfinite(v)):
+        raise JobError(f"mesh {path}: face indices out of range or non-finite vertices")
+    unknown = sorted(set(mesh["part_names"]) - set(PARTS))
+    if unknown:
+        raise JobError(f"mesh {path}: unknown part names {unknown}")
+    if mesh["face_part"].min() < 0 or mesh["face_part"].max() >= len(mesh["part_names"]):
+        raise JobError(f"mesh {path}: face_part indexes past part_names")
+    if "skin" not in mesh["part_names"]:
+        raise JobError(f"mesh {path}: no skin part")
+    return mesh
+
+
+def check_job(job: dict) -> dict:
+    """The job with defaults filled in and every field checked; raises JobError."""
+    if not isinstance(job, dict) or not isinstance(job.get("id"), str) or not job["id"]:
+        raise JobError(f"a job needs a non-empty string 'id', got {str(job)[:80]!r}")
+    try:
+        out_dir = job["out_dir"]
+        if not isinstance(out_dir, str) or not os.path.isabs(out_dir):
+            raise JobError(f"out_dir must be an absolute path, got {out_dir!r}")
+        spec = job.get("spec_rough")
+        samples = int(job.get("samples", DEFAULT_SAMPLES))
+        if samples < 1:
+            raise JobError(f"samples must be >= 1, got {samples}")
+        eye = _vec(job["eye_color_srgb"], 3, "eye_color_srgb")
+        return {"id": job["id"], "out_dir": Path(out_dir),
+                "mesh": _existing_file(job["mesh"], "mesh"),
+                "albedo": _existing_file(job["albedo"], "albedo"),
+                "spec_rough": None if spec is None else _existing_file(spec, "spec_rough"),
+                "eye_color_srgb": np.clip(eye, 0.0, 1.0),
+                "camera": check_camera(job["camera"]),
+                "lighting": check_lighting(job["lighting"]),
+                "samples": samples, "seed": int(job.get("seed", 0))}
+    except KeyError as exc:
+        raise JobError(f"missing field {exc}") from None
+
+
+# ------------------------------------------------------------------------------------------ geometry
+
+def srgb_to_linear(c: np.ndarray) -> np.ndarray:
+    c = np.asarray(c, np.float64)
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def camera_from_opencv(K: np.ndarray, R: np.ndarray, t: np.ndarray, width: int, height: int) -> dict:
+    """Blender camera settings reproducing ``pixel = K (R X + t)`` for head-space X.
+
+    Sensor fit HORIZONTAL: the sensor width spans the image width, so lens = fx * sensor / W. Shifts
+    are in units of the image width (Blender's unit for a horizontal fit, both axes). The optical
+    axis sits at continuous frame position (cx + 0.5, cy + 0.5) from the top-left; the frame centre
+    at (W / 2, H / 2); +shift_x moves the frame right, +shift_y up.
+    """
+    fx, cx, cy = K[0, 0], K[0, 2], K[1, 2]
+    world_to_cam = OPENCV_TO_BLENDER_CAM @ R @ HEAD_TO_WORLD.T
+    matrix_world = np.eye(4)
+    matrix_world[:3, :3] = world_to_cam.T
+    matrix_world[:3, 3] = -world_to_cam.T @ (OPENCV_TO_BLENDER_CAM @ t)
+    return {"sensor_fit": "HORIZONTAL", "sensor_width": SENSOR_WIDTH_MM,
+            "lens": fx * SENSOR_WIDTH_MM / width,
+            "shift_x": (width / 2.0 - (cx + 0.5)) / width,
+            "shift_y": ((cy + 0.5) - height / 2.0) / width,
+            "matrix_world": matrix_world}
+
+
+def eye_frame(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(centre, forward axis, radius) of an eyeball from its vertices (any space, metres).
+
+    Centre and radius: least-squares sphere. Axis: starts at the direction to the most +Z vertex
+    (the +Z of the space the points are in must be roughly the gaze), then is re-centred on the cap
+    of vertices within 30 degrees of it. MakeHuman's eyeball is a UV sphere around the gaze with no
+    vertex at the pole (first ring at 11.25 degrees), so the most +Z vertex alone would put the iris
+    11 degrees off; the cap's mean direction is the true pole, and follows a rotated (gazing) eye.
+    """
+    p = np.asarray(points, np.float64)
+    a = np.c_[2.0 * p, np.ones(len(p))]
+    sol = np.linalg.lstsq(a, (p ** 2).sum(1), rcond=None)[0]
+    centre = sol[:3]
+    radius = float(np.sqrt(sol[3] + centre @ centre))
+    dirs = p - centre
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    axis = dirs[np.argmax(p[:, 2])]
+    for _ in range(8):
+        cap = dirs[dirs @ axis > math.cos(math.radians(30.0))]
+        new = cap.sum(0) / np.linalg.norm(cap.sum(0))
+        if np.allclose(new, axis, atol=1e-9):
+            break
+        axis = new
+    return centre, axis, radius
+
+
+# --------------------------------------------------------------------------------------- blender scene
+
+def reset_scene() -> bpy.types.Scene:
+    bpy.ops.wm.read_homefile(use_empty=True)
+    return bpy.context.scene
+
+
+def configure_render(scene, width: int, height: int, samples: int, seed: int) -> str:
+    """Cycles CPU, adaptive sampling, OIDN when the build has it; returns the denoiser's name."""
+    scene.render.engine = "CYCLES"
+    cyc = scene.cycles
+    cyc.device = "CPU"
+    cyc.samples = samples
+    cyc.use_adaptive_sampling = True
+    cyc.seed = seed
+    cyc.use_animated_seed = False
+    for key, value in BOUNCES.items():
+        setattr(cyc, key, value)
+    denoiser = "none"
+    import _cycles  # Cycles' own module, present wherever Cycles is
+
+    if getattr(_cycles, "with_openimagedenoise", False):
+        cyc.use_denoising = True
+        cyc.denoiser = "OPENIMAGEDENOISE"
+        denoiser = "OPENIMAGEDENOISE"
+    else:
+        cyc.use_denoising = False
+    render = scene.render
+    render.resolution_x, render.resolution_y, render.resolution_percentage = width, height, 100
+    render.pixel_aspect_x = render.pixel_aspect_y = 1.0
+    render.film_transparent = False
+    render.use_compositing = False
+    render.use_sequencer = False
+    render.use_file_extension = False
+    scene.view_settings.view_transform = "Standard"
+    scene.view_settings.look = "None"
+    scene.view_settings.exposure = 0.0
+    scene.view_settings.gamma = 1.0
+    settings = render.image_settings
+    settings.file_format = "OPEN_EXR"
+    settings.color_mode = "RGB"
+    settings.color_depth = "16"
+    settings.exr_codec = "ZIP"
+    return denoiser
+
+
+def add_camera(scene, cam: dict) -> None:
+    params = camera_from_opencv(cam["K"], cam["R"], cam["t"], cam["width"], cam["height"])
+    data = bpy.data.cameras.new("gt_camera")
+    data.type = "PERSP"
+    data.sensor_fit = params["sensor_fit"]
+    data.sensor_width = params["sensor_width"]
+    data.lens = params["lens"]
+    data.shift_x, data.shift_y = params["shift_x"], params["shift_y"]
+    data.clip_start, data.clip_end = 0.005, 1000.0
+    obj = bpy.data.objects.new("gt_camera", data)
+    scene.collection.objects.link(obj)
+    obj.matrix_world = Matrix(params["matrix_world"].tolist())  # rows (a nested list would be read as columns)
+    scene.camera = obj
+
+
+def add_part_object(scene, name: str, vertices: np.ndarray, faces: np.ndarray, face_uvs: np.ndarray,
+                    material) -> bpy.types.Object:
+    """One smooth-shaded mesh object (Blender world coordinates) with per-corner UVs."""
+    used, local = np.unique(faces, return_inverse=True)
+    local = local.reshape(faces.shape)
+    verts = vertices[used] @ HEAD_TO_WORLD.T
+    mesh = bpy.data.meshes.new(name)
+    mesh.vertices.add(len(verts))
+    mesh.vertices.foreach_set("co", verts.astype(np.float32).ravel())
+    mesh.loops.add(local.size)
+    mesh.loops.foreach_set("vertex_index", local.astype(np.int32).ravel())
+    mesh.polygons.add(len(local))
+    mesh.polygons.foreach_set("loop_start", np.arange(0, local.size, 3, dtype=np.int32))
+    uv = mesh.uv_layers.new(name="UVMap")
+    uv.data.foreach_set("uv", face_uvs.astype(np.float32).ravel())
+    mesh.update(calc_edges=True)
+    mesh.validate(verbose=False)
+    mesh.polygons.foreach_set("use_smooth", np.ones(len(local), bool))
+    mesh.materials.append(material)
+    obj = bpy.data.objects.new(name, mesh)
+    scene.collection.objects.link(obj)
+    return obj
+
+
+def add_head(scene, mesh: dict, materials: dict) -> dict:
+    """One object per part present in the mesh; returns {part name: object}."""
+    objects = {}
+    for index, name in enumerate(mesh["part_names"]):
+        sel = mesh["face_part"] == index
+        if sel.any():
+            objects[name] = add_part_object(scene, name, mesh["vertices"], mesh["faces"][sel],
+                                            mesh["face_uvs"][sel], materials[name])
+    return objects
+
+
+# ------------------------------------------------------------------------------------------ materials
+
+def _principled(name: str):
+    """A fresh node material: Principled BSDF -> Material Output; returns (material, tree, bsdf)."""
+    mat = bpy.data.materials.new(name)
+    mat.use_nodes = True
+    tree = mat.node_tree
+    tree.nodes.clear()
+    bsdf = tree.nodes.new("ShaderNodeBsdfPrincipled")
+    out = tree.nodes.new("ShaderNodeOutputMaterial")
+    tree.links.new(bsdf.outputs["BSDF"], out.inputs["Surface"])
+    return mat, tree, bsdf
+
+
+def _image_node(tree, path: Path, colorspace: str):
+    node = tree.nodes.new("ShaderNodeTexImage")
+    node.image = bpy.data.images.load(str(path), check_existing=True)
+    node.image.colorspace_settings.name = colorspace
+    node.interpolation = "Linear"
+    node.extension = "EXTEND"
+    return node
+
+
+def skin_material(albedo: Path, spec_rough: Path | None):
+    mat, tree, bsdf = _principled("skin")
+    tree.links.new(_image_node(tree, albedo, "sRGB").outputs["Color"], bsdf.inputs["Base Color"])
+    if spec_rough is None:
+        bsdf.inputs["Roughness"].default_value = SKIN_DEFAULTS["roughness"]
+        bsdf.inputs["Specular IOR Level"].default_value = SKIN_DEFAULTS["specular"]
+        bsdf.inputs["Subsurface Weight"].default_value = SKIN_DEFAULTS["subsurface"]
+    else:
+        maps = tree.nodes.new("ShaderNodeSeparateColor")
+        tree.links.new(_image_node(tree, spec_rough, "Non-Color").outputs["Color"], maps.inputs["Color"])
+        tree.links.new(maps.outputs["Red"], bsdf.inputs["Roughness"])
+        tree.links.new(maps.outputs["Green"], bsdf.inputs["Specular IOR Level"])
+        tree.links.new(maps.outputs["Blue"], bsdf.inputs["Subsurface Weight"])
+    bsdf.subsurface_method = SKIN_SSS_METHOD
+    bsdf.inputs["Subsurface Radius"].default_value = SKIN_SSS_RADIUS
+    bsdf.inputs["Subsurface Scale"].default_value = SKIN_SSS_SCALE
+    bsdf.inputs["IOR"].default_value = SKIN_IOR
+    return mat
+
+
+def plain_material(name: str, rgb, roughness: float):
+    mat, _, bsdf = _principled(name)
+    bsdf.inputs["Base Color"].default_value = (*rgb, 1.0)
+    bsdf.inputs["Roughness"].default_value = roughness
+    return mat
+
+
+def eye_material(name: str, centre, axis, radius: float, iris_linear):
+    """Procedural eye: colour = ramp(cos of the angle between (P - centre) and the gaze axis).
+
+    P is the shading point (world space), so the iris is as sharp as the pixels allow whatever the
+    eyeball's tessellation. Ramp stops are placed by distance from the axis (a flat iris behind the
+    cornea): sclera | soft limbus | dark limbal ring | iris | slightly lighter collarette | pupil.
+    """
+    mat, tree, bsdf = _principled(name)
+    nodes, links = tree.nodes, tree.links
+    geo = nodes.new("ShaderNodeNewGeometry")
+    sub = nodes.new("ShaderNodeVectorMath")
+    sub.operation = "SUBTRACT"
+    sub.inputs[1].default_value = tuple(centre)
+    norm = nodes.new("ShaderNodeVectorMath")
+    norm.operation = "NORMALIZE"
+    dot = nodes.new("ShaderNodeVectorMath")
+    dot.operation = "DOT_PRODUCT"
+    dot.inputs[1].default_value = tuple(axis)
+    links.new(geo.outputs["Position"], sub.inputs[0])
+    links.new(sub.outputs["Vector"], norm.inputs[0])
+    links.new(norm.outputs["Vector"], dot.inputs[0])
+    ramp = nodes.new("ShaderNodeValToRGB")
+    links.new(dot.outputs["Value"], ramp.inputs["Fac"])
+    links.new(ramp.outputs["Color"], bsdf.inputs["Base Color"])
+    iris = np.asarray(iris_linear, np.float64)
+
+    def cos_at(rho: float) -> float:
+        return math.sqrt(max(0.0, 1.0 - min(1.0, rho / radius) ** 2))
+
+    stops = [  # (distance from the axis in metres, linear colour)
+        (IRIS_RADIUS_M + LIMBUS_SOFT_M, np.asarray(SCLERA_LINEAR)),
+        (IRIS_RADIUS_M, iris * 0.25),
+        (IRIS_RADIUS_M - 0.0007, iris * 0.85),
+        (PUPIL_RADIUS_M + 0.0012, iris),
+        (PUPIL_RADIUS_M + 0.0002, np.minimum(iris * 1.25 + 0.02, 1.0)),
+        (PUPIL_RADIUS_M, np.asarray(PUPIL_LINEAR)),
+    ]
+    elements = ramp.color_ramp.elements
+    while len(elements) > 1:
+        elements.remove(elements[-1])
+    for i, (rho, rgb) in enumerate(stops):
+        element = elements[0] if i == 0 else elements.new(cos_at(rho))
+        element.position = cos_at(rho)
+        element.color = (*[float(c) for c in rgb], 1.0)
+    bsdf.inputs["Roughness"].default_value = EYE_ROUGHNESS
+    bsdf.inputs["IOR"].default_value = EYE_IOR
+    return mat
+
+
+def head_materials(job: dict, mesh: dict) -> dict:
+    iris = srgb_to_linear(job["eye_color_srgb"])
+    mats = {"skin": skin_material(job["albedo"], job["spec_rough"]),
+            "teeth_upper": plain_material("teeth", TEETH_LINEAR, TEETH_ROUGHNESS),
+            "tongue": plain_material("tongue", TONGUE_LINEAR, TONGUE_ROUGHNESS)}
+    mats["teeth_lower"] = mats["teeth_upper"]
+    for eye in ("eye_l", "eye_r"):
+        if eye in mesh["part_names"]:
+            sel = mesh["face_part"] == mesh["part_names"].index(eye)
+            if sel.any():
+                points = mesh["vertices"][np.unique(mesh["faces"][sel])]
+                centre, axis, radius = eye_frame(points)  # head space: +Z is the gaze at rest
+                mats[eye] = eye_material(eye, HEAD_TO_WORLD @ centre, HEAD_TO_WORLD @ axis, radius, iris)
+    return mats
+
+
+def emission_material(name: str, rgb):
+    mat = bpy.data.materials.new(name)
+    mat.use_nodes = True
+    tree = mat.node_tree
+    tree.nodes.clear()
+    emit = tree.nodes.new("ShaderNodeEmission")
+    emit.inputs["Color"].default_value = (*rgb, 1.0)
+    emit.inputs["Strength"].default_value = 1.0
+    out = tree.nodes.new("ShaderNodeOutputMaterial")
+    tree.links.new(emit.outputs["Emission"], out.inputs["Surface"])
+    return mat
+
+
+# ------------------------------------------------------------------------------------------- lighting
+
+def _world(name: str):
+    world = bpy.data.worlds.new(name)
+    world.use_nodes = True
+    tree = world.node_tree
+    tree.nodes.clear()
+    background = tree.nodes.new("ShaderNodeBackground")
+    out = tree.nodes.new("ShaderNodeOutputWorld")
+    tree.links.new(background.outputs["Background"], out.inputs["Surface"])
+    return world, tree, background
+
+
+def hdri_world(name: str, rotation_deg: float, strength: float):
+    folder = bpy.utils.system_resource("DATAFILES", path="studiolights/world")
+    path = Path(folder) / f"{name}.exr"
+    if not path.is_file():
+        raise JobError(f"bundled HDRI {name!r} not found at {path}")
+    world, tree, background = _world(f"hdri_{name}")
+    coords = tree.nodes.new("ShaderNodeTexCoord")
+    mapping = tree.nodes.new("ShaderNodeMapping")
+    mapping.inputs["Rotation"].default_value = (0.0, 0.0, math.radians(rotation_deg))
+    env = tree.nodes.new("ShaderNodeTexEnvironment")
+    env.image = bpy.data.images.load(str(path), check_existing=True)
+    env.interpolation = "Linear"
+    tree.links.new(coords.outputs["Generated"], mapping.inputs["Vector"])
+    tree.links.new(mapping.outputs["Vector"], env.inputs["Vector"])
+    tree.links.new(env.outputs["Color"], background.inputs["Color"])
+    background.inputs["Strength"].default_value = strength
+    return world
+
+
+def colour_world(name: str, rgb):
+    world, _, background = _world(name)
+    background.inputs["Color"].default_value = (*[float(c) for c in rgb], 1.0)
+    background.inputs["Strength"].default_value = 1.0
+    return world
+
+
+def _aim(obj, direction_world: np.ndarray) -> None:
+    """Point the lamp's -Z (its emitting direction) along -direction_world."""
+    obj.rotation_mode = "QUATERNION"
+    obj.rotation_quaternion = Vector(direction_world.tolist()).to_track_quat("Z", "Y")
+
+
+def add_lamp(scene, index: int, lamp: dict) -> None:
+    data = bpy.data.lights.new(f"lamp{index}_{lamp['type'].lower()}", lamp["type"])
+    data.color = [float(c) for c in lamp["rgb"]]
+    obj = bpy.data.objects.new(data.name, data)
+    scene.collection.objects.link(obj)
+    obj.visible_camera = False  # a lamp never shows up as a shape in the frame
+    if lamp["type"] == "SUN":
+        data.energy = lamp["strength"]
+        data.angle = math.radians(lamp["angle_deg"])
+        _aim(obj, HEAD_TO_WORLD @ lamp["direction"])
+        return
+    position = HEAD_TO_WORLD @ lamp["position"]
+    obj.location = position.tolist()
+    data.energy = lamp["power"]
+    if lamp["type"] == "AREA":
+        data.shape = "SQUARE"
+        data.size = lamp["size"]
+        _aim(obj, position)
+    else:
+        data.shadow_soft_size = lamp["radius"]
+
+
+def add_lighting(scene, lighting: dict) -> None:
+    if lighting["kind"] == "hdri":
+        scene.world = hdri_world(lighting["name"], lighting["rotation_deg"], lighting["strength"])
+        return
+    scene.world = colour_world("ambient", lighting["ambient_rgb"])
+    for i, lamp in enumerate(lighting["lights"]):
+        add_lamp(scene, i, lamp)
+
+
+# ------------------------------------------------------------------------------------------- outputs
+
+def render_to(scene, path: Path) -> None:
+    scene.render.filepath = str(path)
+    bpy.ops.render.render(write_still=True)
+    if not path.is_file():
+        raise RuntimeError(f"Cycles wrote no image at {path}")
+
+
+def read_exr_rgb(path: Path) -> np.ndarray:
+    """(H, W, 3) float32, row 0 = top, via Blender's image loader."""
+    image = bpy.data.images.load(str(path), check_existing=False)
+    try:
+        width, height = image.size
+        pixels = np.empty(width * height * 4, np.float32)
+        image.pixels.foreach_get(pixels)
+    finally:
+        bpy.data.images.remove(image)
+    return pixels.reshape(height, width, 4)[::-1, :, :3]
+
+
+def write_grey_png(path: Path, grey: np.ndarray) -> None:
+    """8-bit greyscale PNG from a (H, W) uint8 array (no imaging library in the bpy venvs)."""
+    height, width = grey.shape
+    raw = b"".join(b"\x00" + row.tobytes() for row in np.ascontiguousarray(grey, np.uint8))
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6))
+                     + chunk(b"IEND", b""))
+
+
+def render_masks(scene, objects: dict, work: Path, out_dir: Path) -> None:
+    """Skin / head coverage: every part an emitter (skin red, others green), black world, camera rays
+    only (0 bounces), MASK_SAMPLES samples with the default pixel filter, no denoising."""
+    skin, other = emission_material("mask_skin", (1.0, 0.0, 0.0)), emission_material("mask_other", (0.0, 1.0, 0.0))
+    for name, obj in objects.items():
+        obj.data.materials[0] = skin if name == "skin" else other
+    for obj in scene.objects:
+        if obj.type == "LIGHT":
+            obj.hide_render = True
+    scene.world = colour_world("mask_black", (0.0, 0.0, 0.0))
+    cyc = scene.cycles
+    cyc.samples = MASK_SAMPLES
+    cyc.use_adaptive_sampling = False
+    cyc.use_denoising = False
+    cyc.max_bounces = 0
+    scene.render.image_settings.color_depth = "32"
+    path = work / "mask.exr"
+    render_to(scene, path)
+    rgb = read_exr_rgb(path)
+    to8 = lambda a: np.round(np.clip(a, 0.0, 1.0) * 255.0).astype(np.uint8)  # noqa: E731
+    write_grey_png(out_dir / "mask_skin.png", to8(rgb[..., 0]))
+    write_grey_png(out_dir / "mask_head.png", to8(rgb[..., 0] + rgb[..., 1]))
+
+
+# ---------------------------------------------------------------------------------------------- jobs
+
+def render_job(job: dict) -> dict:
+    start = time.perf_counter()
+    cam = job["camera"]
+    mesh = load_mesh(job["mesh"])
+    scene = reset_scene()
+    denoiser = configure_render(scene, cam["width"], cam["height"], job["samples"], job["seed"])
+    add_camera(scene, cam)
+    add_lighting(scene, job["lighting"])
+    objects = add_head(scene, mesh, head_materials(job, mesh))
+    job["out_dir"].mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="cycles_gt_"))
+    try:
+        render_to(scene, work / "render.exr")
+        beauty_s = time.perf_counter() - start
+        render_masks(scene, objects, work, job["out_dir"])
+        shutil.move(str(work / "render.exr"), str(job["out_dir"] / "render.exr"))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    seconds = time.perf_counter() - start
+    info = {"id": job["id"], "seconds": round(seconds, 3), "beauty_seconds": round(beauty_s, 3),
+            "blender": bpy.app.version_string, "samples": job["samples"], "denoiser": denoiser,
+            "width": cam["width"], "height": cam["height"], "seed": job["seed"]}
+    (job["out_dir"] / "render.json").write_text(json.dumps(info, indent=1) + "\n")
+    return info
+
+
+def load_batch(path: str) -> list[dict]:
+    try:
+        batch = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise JobError(f"cannot read batch {path}: {exc}") from None
+    jobs = batch.get("jobs") if isinstance(batch, dict) else None
+    if not isinstance(jobs, list) or not jobs:
+        raise JobError(f"{path}: expected {{\"jobs\": [JOB, ...]}} with at least one job")
+    checked = []
+    for i, job in enumerate(jobs):
+        try:
+            checked.append(check_job(job))
+            load_mesh(checked[-1]["mesh"])
+        except JobError as exc:
+            name = job.get("id", f"#{i}") if isinstance(job, dict) else f"#{i}"
+            raise JobError(f"job {name!r}: {exc}") from None
+    ids = [job["id"] for job in checked]
+    if len(set(ids)) != len(ids):
+        raise JobError("job ids must be unique")
+    return checked
+
+
+def main(argv: list[str]) -> int:
+    # JSON lines go to the real stdout; everything else written to fd 1 (Blender's render log) goes
+    # to stderr so that stdout stays machine-readable.
+    sys.stdout.flush()
+    results = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    if len(argv) != 2:
+        print("usage: cycles_render.py BATCH.json", file=sys.stderr)
+        return 2
+    try:
+        jobs = load_batch(argv[1])
+    except JobError as exc:
+        print(f"cycles_render: {exc}", file=sys.stderr)
+        return 2
+    for job in jobs:
+        try:
+            info = render_job(job)
+        except JobError as exc:
+            print(f"cycles_render: job {job['id']!r}: {exc}", file=sys.stderr)
+            return 2
+        except Exception as exc:  # noqa: BLE001 - report which job failed, then stop
+            print(f"cycles_render: job {job['id']!r} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 1
+        results.write(json.dumps({"id": info["id"], "seconds": info["seconds"]}) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,116 @@
+"""Identity distances: the photo against a Cycles render of the reconstruction at the fitted camera,
+and the reconstruction against itself between two views (beside the same for the true head).
+
+The reconstruction is rendered by the same independent Cycles script as the ground truth
+(:mod:`bench.groundtruth.cycles_render`), under the photo's own lighting when it is known (benchmark
+renders) or a neutral studio HDRI (real photos), at ``RENDER_SCALE`` of the photo's size, and exposed
+with the photo's own exposure gain. Descriptors: dlib's 128-d face descriptor (bench only).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
+import cv2  # noqa: E402
+
+from bench.groundtruth.scenes import View, camera  # noqa: E402
+
+__all__ = ["RenderJob", "render_jobs", "exposed_srgb", "identity_between", "VIEW_PAIR", "NEUTRAL_LIGHT",
+           "RENDER_SCALE", "view_job"]
+
+RENDER_SCALE = 0.5
+"""Identity renders are made at this fraction of the photo's size (faces stay > 100 px)."""
+SAMPLES = 16
+VIEW_PAIR = (View("id-25", -25.0, 0.0, 85.0, 384), View("id+25", 25.0, 0.0, 85.0, 384))
+"""The two views the between-view identity compares."""
+NEUTRAL_LIGHT = {"kind": "hdri", "name": "studio", "rotation_deg": 0.0, "strength": 1.0}
+NEUTRAL_TARGET = 0.18
+"""Metering target (linear, head-weighted) for the neutral-light renders."""
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """One Cycles job (the renderer's JSON) plus the exposure to apply to its EXR (None = meter)."""
+
+    job: dict
+    gain: float | None
+
+
+def _scaled_k(K: np.ndarray, s: float) -> np.ndarray:
+    """Intrinsics of the same camera at ``s`` times the size (pixel centres at integers)."""
+    K2 = np.asarray(K, np.float64).copy()
+    K2[0, 0] *= s
+    K2[1, 1] *= s
+    K2[0, 2] = (K[0, 2] + 0.5) * s - 0.5
+    K2[1, 2] = (K[1, 2] + 0.5) * s - 0.5
+    return K2
+
+
+def fitted_camera_job(folder: Path, mesh: Path, albedo: Path, eye: list[float], K, R, t, size: tuple[int, int],
+                      lighting: dict, job_id: str) -> dict:
+    """The reconstruction at its fitted camera (``RENDER_SCALE`` of the photo's size)."""
+    w, h = (max(16, int(round(v * RENDER_SCALE))) for v in size)
+    return {"id": job_id, "out_dir": str(folder), "mesh": str(mesh), "albedo": str(albedo), "spec_rough": None,
+            "eye_color_srgb": eye, "camera": {"K": _scaled_k(np.asarray(K), RENDER_SCALE).tolist(),
+                                              "R": np.asarray(R).tolist(), "t": np.asarray(t).tolist(),
+                                              "width": w, "height": h},
+            "lighting": lighting, "samples": SAMPLES, "seed": 0}
+
+
+def view_job(folder: Path, mesh: Path, albedo: Path, eye: list[float], view: View, job_id: str,
+             spec_rough: Path | None = None) -> dict:
+    """A head (true or reconstructed) from ``view`` under :data:`NEUTRAL_LIGHT`."""
+    K, R, t, w, h = camera(view)
+    return {"id": job_id, "out_dir": str(folder), "mesh": str(mesh), "albedo": str(albedo),
+            "spec_rough": None if spec_rough is None else str(spec_rough), "eye_color_srgb": eye,
+            "camera": {"K": K.tolist(), "R": R.tolist(), "t": t.tolist(), "width": w, "height": h},
+            "lighting": NEUTRAL_LIGHT, "samples": SAMPLES, "seed": 0}
+
+
+def render_jobs(jobs: list[dict], bpy_python: Path, script: Path, batch: Path) -> None:
+    """Runs the Cycles script on ``jobs`` (skips when empty); raises with Blender's output on failure."""
+    if not jobs:
+        return
+    batch.parent.mkdir(parents=True, exist_ok=True)
+    batch.write_text(json.dumps({"jobs": jobs}))
+    proc = subprocess.run([str(bpy_python), str(script), str(batch)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"Cycles batch failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+
+
+def exposed_srgb(folder: Path, gain: float | None) -> np.ndarray:
+    """(H, W, 3) uint8 sRGB of ``folder/render.exr`` times ``gain`` (None: metered on the head)."""
+    lin = cv2.imread(str(folder / "render.exr"), cv2.IMREAD_UNCHANGED)[..., :3][..., ::-1].astype(np.float64)
+    if gain is None:
+        head = cv2.imread(str(folder / "mask_head.png"), cv2.IMREAD_GRAYSCALE) > 127
+        lum = lin @ np.array([0.2126, 0.7152, 0.0722])
+        gain = NEUTRAL_TARGET / max(float(lum[head].mean()) if head.any() else float(lum.mean()), 1e-6)
+    x = np.clip(lin * gain, 0.0, 1.0)
+    srgb = np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
+    return (srgb * 255 + 0.5).astype(np.uint8)
+
+
+def _box(points: np.ndarray | None, scale: float = 1.0) -> tuple[int, int, int, int] | None:
+    if points is None:
+        return None
+    p = np.asarray(points, np.float64) * scale
+    lo, hi = p.min(0), p.max(0)
+    return int(lo[0]), int(lo[1]), int(hi[0]), int(hi[1])
+
+
+def identity_between(a: np.ndarray, b: np.ndarray, box_a=None, box_b=None) -> float:
+    """dlib descriptor distance between two sRGB uint8 images (NaN when a face is not found)."""
+    from bench.groundtruth.identity import face_descriptor, identity_distance
+
+    return identity_distance(face_descriptor(a, _box(box_a)), face_descriptor(b, _box(box_b)))
+
+
+def resize_to(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``img`` resized to (width, height) with area averaging."""
+    return cv2.resize(img, size, interpolation=cv2.INTER_AREA)

@@ -1,0 +1,68 @@
+"""The ground-truth benchmark's machinery, end to end on its subset (2 heads x 3 lightings): real Cycles
+renders, the real engine, every metric present and finite, the tables, the contact sheet and the
+README block written from the JSON."""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.groundtruth.report_gt import COLUMNS
+
+REPO = Path(__file__).resolve().parents[2]
+BPY = REPO / ".venv-bpy50" / "bin" / "python"
+
+
+@pytest.fixture(scope="module")
+def subset_doc(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    if os.environ.get("FFHQUV_SKIP_BLENDER_TESTS") == "1":
+        pytest.skip("FFHQUV_SKIP_BLENDER_TESTS=1")
+    if not BPY.is_file():
+        pytest.skip("no .venv-bpy50: run tools/setup.sh --blender")
+    from bench.bench_groundtruth import run
+
+    out = tmp_path_factory.mktemp("gt_out")
+    cache = tmp_path_factory.mktemp("gt_cache")
+    return run(out, cache, subset=True, log=lambda *a: None), out
+
+
+def test_every_metric_is_present_and_finite(subset_doc) -> None:
+    doc, _ = subset_doc
+    rows = doc["rows"]
+    assert len(rows) == 6 and not [r for r in rows if "failed" in r]
+    keys = [k for k, *_ in COLUMNS]
+    for row in rows:
+        for key in keys:
+            assert key in row and math.isfinite(row[key]), (row["id"], key, row.get(key))
+        assert row["geom_face_template_mm"] > 0.3  # the heads are not the template
+        assert 0.0 <= row["filled_share"] <= 1.0
+    assert {"hdri", "hard", "coloured", "all"} <= set(doc["by_class"])
+    for head, pairs in doc["pairwise"].items():
+        assert len(pairs) == 3 and all(math.isfinite(v) for v in pairs.values()), head
+    for head, v in doc["views"].items():
+        assert all(math.isfinite(x) for x in v.values()), (head, v)
+
+
+def test_outputs_are_written(subset_doc) -> None:
+    import cv2
+
+    doc, out = subset_doc
+    saved = json.loads((out / "groundtruth.json").read_text())
+    assert saved["commit"] and saved["machine"] and saved["subset"] is True
+    md = (out / "groundtruth.md").read_text()
+    assert "ΔE00 vs truth, seen face skin" in md and "hard" in md
+    sheet = cv2.imread(str(out / "contact_sheet.png"))
+    assert sheet is not None and sheet.shape[0] >= 2 * 128 and float(np.std(sheet)) > 10
+
+
+def test_readme_block_comes_from_the_json(subset_doc) -> None:
+    from bench.report import BEGIN, END, block, replace_block
+
+    _, out = subset_doc
+    text = replace_block("# Title\n\nintro\n", block(out / "groundtruth.json", None))
+    assert BEGIN in text and END in text and "Ground truth" in text
+    assert replace_block(text, block(out / "groundtruth.json", None)) == text  # idempotent
