@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.groundtruth import likeness  # noqa: E402
 from bench.groundtruth.generate import DEFAULT_CACHE, REPO, _bpy_python, generate, load_scene  # noqa: E402
 from bench.groundtruth.layout import layout  # noqa: E402
-from bench.groundtruth.runner import TEXTURE_SIZE, EngineOutput, run_engine  # noqa: E402
+from bench.groundtruth.runner import TEXTURE_SIZE, run_engine  # noqa: E402
 from bench.groundtruth.score import aggregate, pairwise_between_lightings, pairwise_summary, score_render, seen_face_skin  # noqa: E402,E501
 
 DEFAULT_OUT = REPO / "bench_out" / "groundtruth"
@@ -56,6 +56,16 @@ def _model_parts() -> dict[str, np.ndarray]:
     inner[list(FACE_OVAL)] = False
     return {"template": m.vertices.numpy(), "skin_vertices": skin,
             "face_vertices": skin & (m.vertex_region.numpy() == m.region_id("face")), "inner_landmarks": inner}
+
+
+def _digest(*paths: Path) -> str:
+    """Short content hash of files (cached truth-view renders follow their head and albedo)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.read_bytes())
+    return h.hexdigest()[:10]
 
 
 def _commit() -> str:
@@ -118,15 +128,15 @@ def _identity(per_head: dict, rows: list[dict], out_dir: Path, cache: Path, log)
                                                    f"{scene['id']}-fitted"))
         folder, scene, out = data["runs"][0]
         run = out_dir / "runs" / scene["id"]
+        truth_root = cache / "views" / f"{head}-{_digest(Path(scene['mesh']), Path(scene['albedo']))}"
         for v in likeness.VIEW_PAIR:
-            truth_dir = cache / "views" / head / v.name
+            truth_dir = truth_root / v.name
             if not (truth_dir / "render.exr").is_file():
                 jobs.append(likeness.view_job(truth_dir, Path(scene["mesh"]), Path(scene["albedo"]),
-                                              [0.22, 0.12, 0.06], v, f"{head}-truth-{v.name}",
-                                              Path(scene["albedo"]).parent / "spec_rough.png"))
+                                              list(scene["eye_color_srgb"]), v, f"{head}-truth-{v.name}"))
             jobs.append(likeness.view_job(run / v.name, run / "head_mesh.npz", run / "albedo.png",
                                           list(out.eye_color_srgb), v, f"{scene['id']}-{v.name}"))
-        views[head] = (cache / "views" / head, run)
+        views[head] = (truth_root, run)
     start = time.perf_counter()
     likeness.render_jobs(jobs, _bpy_python(), SCRIPT, out_dir / "identity_batch.json")
     log(f"identity renders: {len(jobs)} in {time.perf_counter() - start:.1f} s")

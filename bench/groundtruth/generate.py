@@ -46,7 +46,7 @@ METER_TARGET = 0.18
 """Metered luminance -> this linear value (middle grey), before the scene's EV offset."""
 METER_HEAD_WEIGHT = 0.7
 """Centre-weighted metering: the head's mean luminance has this weight, the whole frame the rest."""
-SAMPLES = {"full": 48, "subset": 16}
+SAMPLES = {"full": 32, "subset": 8}
 EYE_COLOURS = ((0.22, 0.12, 0.06), (0.28, 0.36, 0.42), (0.32, 0.24, 0.1), (0.12, 0.07, 0.04))
 BPY_PYTHON = (REPO / ".venv-bpy50" / "bin" / "python", REPO / ".venv-bpy42" / "bin" / "python")
 
@@ -117,7 +117,7 @@ def _job(cache: Path, scene: Scene, samples: int) -> dict:
 
 def _key(job: dict, scene: Scene) -> str:
     blob = json.dumps({"job": {k: v for k, v in job.items() if k != "out_dir"}, "scene": scene.to_json(),
-                       "version": GENERATOR_VERSION}, sort_keys=True)
+                       "version": GENERATOR_VERSION, "blender": _bpy_python().parent.parent.name}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -164,6 +164,7 @@ def _finish(cache: Path, scene: Scene, job: dict, key: str) -> None:
     px = (cam @ K.T)[:, :2] / (cam @ K.T)[:, 2:3]
     meta = {**scene.to_json(), "key": key, "K": K.tolist(), "R": R.tolist(), "t": t.tolist(),
             "image_size": [job["camera"]["width"], job["camera"]["height"]], "mesh": job["mesh"],
+            "eye_color_srgb": job["eye_color_srgb"],
             "albedo": job["albedo"], "exposure_gain": gain, "landmarks478": px.tolist(),
             "landmarks478_3d": lm3d.tolist(), "render": json.loads((folder / "render.json").read_text())}
     (folder / "scene.json").write_text(json.dumps(meta))

@@ -26,7 +26,10 @@ __all__ = ["RenderJob", "render_jobs", "exposed_srgb", "identity_between", "VIEW
 
 RENDER_SCALE = 0.5
 """Identity renders are made at this fraction of the photo's size (faces stay > 100 px)."""
-SAMPLES = 16
+SAMPLES = 8
+IDENTITY_SURFACE = (0.45, 0.5, 0.0)
+"""Roughness, specular level and subsurface weight of identity renders (no subsurface: 3x faster,
+and the descriptor does not see it)."""
 VIEW_PAIR = (View("id-25", -25.0, 0.0, 85.0, 384), View("id+25", 25.0, 0.0, 85.0, 384))
 """The two views the between-view identity compares."""
 NEUTRAL_LIGHT = {"kind": "hdri", "name": "studio", "rotation_deg": 0.0, "strength": 1.0}
@@ -52,11 +55,22 @@ def _scaled_k(K: np.ndarray, s: float) -> np.ndarray:
     return K2
 
 
+def identity_surface_map(folder: Path) -> Path:
+    """A flat 8x8 spec/roughness map with :data:`IDENTITY_SURFACE` (written once into ``folder``)."""
+    path = folder / "identity_surface.png"
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        rgb = np.array(IDENTITY_SURFACE) * 255 + 0.5
+        cv2.imwrite(str(path), np.tile(rgb[::-1].astype(np.uint8), (8, 8, 1)))
+    return path
+
+
 def fitted_camera_job(folder: Path, mesh: Path, albedo: Path, eye: list[float], K, R, t, size: tuple[int, int],
                       lighting: dict, job_id: str) -> dict:
     """The reconstruction at its fitted camera (``RENDER_SCALE`` of the photo's size)."""
     w, h = (max(16, int(round(v * RENDER_SCALE))) for v in size)
-    return {"id": job_id, "out_dir": str(folder), "mesh": str(mesh), "albedo": str(albedo), "spec_rough": None,
+    return {"id": job_id, "out_dir": str(folder), "mesh": str(mesh), "albedo": str(albedo),
+            "spec_rough": str(identity_surface_map(folder.parent)),
             "eye_color_srgb": eye, "camera": {"K": _scaled_k(np.asarray(K), RENDER_SCALE).tolist(),
                                               "R": np.asarray(R).tolist(), "t": np.asarray(t).tolist(),
                                               "width": w, "height": h},
@@ -67,8 +81,9 @@ def view_job(folder: Path, mesh: Path, albedo: Path, eye: list[float], view: Vie
              spec_rough: Path | None = None) -> dict:
     """A head (true or reconstructed) from ``view`` under :data:`NEUTRAL_LIGHT`."""
     K, R, t, w, h = camera(view)
+    surface = identity_surface_map(folder.parent) if spec_rough is None else spec_rough
     return {"id": job_id, "out_dir": str(folder), "mesh": str(mesh), "albedo": str(albedo),
-            "spec_rough": None if spec_rough is None else str(spec_rough), "eye_color_srgb": eye,
+            "spec_rough": str(surface), "eye_color_srgb": eye,
             "camera": {"K": K.tolist(), "R": R.tolist(), "t": t.tolist(), "width": w, "height": h},
             "lighting": NEUTRAL_LIGHT, "samples": SAMPLES, "seed": 0}
 
