@@ -179,7 +179,8 @@ def generate(cache: Path = DEFAULT_CACHE, subset: bool = False, log=print) -> li
     """Makes (or reuses) every render of the full set or the subset; returns their folders."""
     todo = scenes(subset)
     start = time.perf_counter()
-    _albedos(cache, {s.head.albedo for s in todo})
+    # Every albedo of ALBEDO_SPECS (a second each) in the full set; the subset makes only its own.
+    _albedos(cache, {s.head.albedo for s in todo} if subset else set(gt_albedos.ALBEDO_SPECS))
     samples = SAMPLES["subset" if subset else "full"]
     jobs, pending = [], []
     for scene in todo:
