@@ -113,8 +113,8 @@ def run(out_dir: Path, names: tuple[str, ...], identity: bool = True) -> dict:
         row["seconds"] = time.perf_counter() - t0
         rows[name] = row
         tiles.append(_face_tile(out, rgb))
-        print(f"{name}: BS {bs.error:.2f} (counted {100 * bs.counted_share:.0f} %, filled {100 * bs.filled_share:.0f} %), "
-              f"identity {row['identity_photo_render']:.2f}, perturbation ΔE "
+        print(f"{name}: BS {bs.error:.2f} (counted {100 * bs.counted_share:.0f} %, "
+              f"filled {100 * bs.filled_share:.0f} %), identity {row['identity_photo_render']:.2f}, perturbation ΔE "
               + ", ".join(f"{k} {v:.2f}" for k, v in row["perturbation_de"].items()))
     cv2.imwrite(str(out_dir / "albedos.png"), np.vstack(tiles)[..., ::-1])
     from bench.bench_groundtruth import _commit, _machine

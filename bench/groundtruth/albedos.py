@@ -70,7 +70,8 @@ def _oval_mask(points: np.ndarray, width: int, height: int) -> np.ndarray:
     oval = points[list(FACE_OVAL)].astype(np.float64)
     centre = oval.mean(0)
     size = float(np.ptp(oval, axis=0).max())
-    shrunk = centre + (oval - centre) * (1.0 - OVAL_MARGIN * size / max(np.linalg.norm(oval - centre, axis=1).mean(), 1e-6))
+    radius = max(float(np.linalg.norm(oval - centre, axis=1).mean()), 1e-6)
+    shrunk = centre + (oval - centre) * (1.0 - OVAL_MARGIN * size / radius)
     mask = np.zeros((height, width), np.uint8)
     cv2.fillPoly(mask, [np.round(shrunk).astype(np.int32)], 1)
     return mask > 0

@@ -152,7 +152,7 @@ def _expose(folder: Path, ev: float) -> float:
     return float(gain)
 
 
-def _finish(cache: Path, scene: Scene, job: dict, key: str) -> None:
+def _finish(scene: Scene, job: dict, key: str) -> None:
     from engine.head.model import load_head_model
 
     folder = Path(job["out_dir"])
@@ -195,7 +195,7 @@ def generate(cache: Path = DEFAULT_CACHE, subset: bool = False, log=print) -> li
     if jobs:
         _render(jobs, cache)
         for scene, job, key in pending:
-            _finish(cache, scene, job, key)
+            _finish(scene, job, key)
     log(f"ground truth ready in {time.perf_counter() - start:.1f} s")
     return [cache / "renders" / s.id for s in todo]
 

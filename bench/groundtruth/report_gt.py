@@ -44,7 +44,8 @@ def _class_table(doc: dict) -> list[str]:
         f"{c} ({doc['by_class'][c].get('de_seen', {}).get('count', 0)})" for c in classes) + " |"
     lines = [head, "|---|" + "---|" * len(classes)]
     for key, title, scale, fmt in COLUMNS:
-        lines.append(f"| {title} | " + " | ".join(_cell(doc["by_class"][c].get(key), scale, fmt) for c in classes) + " |")
+        cells = (_cell(doc["by_class"][c].get(key), scale, fmt) for c in classes)
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
     pw = doc.get("pairwise_by_class", {})
     lines.append("| ΔE00 between lightings (pairs involving the class) | "
                  + " | ".join(_cell(pw.get(c), 1.0, "{:.1f}") for c in classes) + " |")

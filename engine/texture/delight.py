@@ -392,6 +392,10 @@ class _Samples:
                         self.position[idx], None if self.core is None else self.core[idx])
 
 
+_SOLVE_JITTER = 1e-9
+"""Relative diagonal added to every normal-equation matrix (see :func:`_solve`)."""
+
+
 def _solve(x: np.ndarray, y: np.ndarray, w: np.ndarray, ridge: np.ndarray,
            shared: np.ndarray | None = None) -> np.ndarray:
     """Weighted ridge least squares: argmin Σ w (x b - y)^2 + Σ ridge b^2, for (M, P) x and (M, C) y.
@@ -401,6 +405,9 @@ def _solve(x: np.ndarray, y: np.ndarray, w: np.ndarray, ridge: np.ndarray,
     """
     xw = x * w[:, None]
     g = x.T @ xw + np.diag(ridge[: x.shape[1]])
+    # A column can be all zero (a sun that lights none of the samples): a tiny relative jitter keeps
+    # the system solvable (that coefficient comes out 0) without moving any well-posed solution.
+    g += np.eye(len(g)) * (_SOLVE_JITTER * max(float(np.trace(g)) / len(g), 1e-12))
     if shared is None:
         return np.linalg.solve(g, xw.T @ y)
     p, c = x.shape[1], y.shape[1]
