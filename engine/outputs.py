@@ -118,6 +118,8 @@ def write_all(rec, folder: Path, progress=None) -> None:
             write_png(folder / name, image)
         if getattr(tex, "relit_sheet", None) is not None:
             write_png(folder / "relit.png", tex.relit_sheet)
+        if getattr(tex, "confidence", None) is not None:
+            write_png(folder / "confidence.png", tex.confidence)
     progress("write", 0.5, "writing head.glb")
     write_glb(folder / "head.glb", mesh, materials, textures, list(model.expression_names), deltas)
     write_png(folder / "overlay.png", _overlay(rec, model, vertices))

@@ -33,6 +33,7 @@ from engine.texture.color import luminance, match_color_stats, skin_stats
 from engine.texture.complete import Completed, complete, mirror_lookup
 from engine.texture.correct import CorrectSettings, correct, correction_masks, skin_reference_mask
 from engine.texture.delight import DelightSettings, delight
+from engine.texture.diagnostics import DiagnosticSettings, diagnose
 from engine.texture.maps import albedo_srgb8, eye_color, normal_map, roughness_map
 from engine.texture.metrics import brightness_symmetry_error
 from engine.texture.relight import render_relit_sheet, rerender
@@ -85,7 +86,9 @@ class TextureResult:
     ``sh_coeffs`` (9, 3) the estimated lighting as radiance SH (``engine.render.sh`` convention,
     head space, the dominant light band-limited into it); ``metrics`` (``bs_error``,
     ``bs_error_unwrap``, ``coverage``, ``psnr_self_consistency``, ...); ``timings`` seconds per stage; ``debug``
-    images for looking at; ``relit_sheet`` (uint8) the photo beside 4 relit renders, or None.
+    images for looking at; ``relit_sheet`` (uint8) the photo beside 4 relit renders, or None;
+    ``confidence`` (N, N) uint8 how much each texel owes to the photo (255 = seen well, 0 = filled);
+    ``warnings`` one line each where the albedo cannot be trusted (:mod:`.diagnostics`).
     """
 
     albedo_srgb: np.ndarray
@@ -97,6 +100,8 @@ class TextureResult:
     timings: dict[str, float]
     debug: dict[str, np.ndarray] = field(default_factory=dict)
     relit_sheet: np.ndarray | None = None
+    confidence: np.ndarray | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,7 @@ class TextureSettings:
 
     delight: DelightSettings = DelightSettings()
     correct: CorrectSettings = CorrectSettings()
+    diagnostics: DiagnosticSettings = DiagnosticSettings()
     relit_sheet: bool = True
     rerender: bool = True
     debug: bool = True
@@ -253,6 +259,10 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
     report("texture", 0.88, "measuring")
     metrics = _metrics(unwrap, delit.albedo, delit.confidence, done, mirror.rowcol, mirror.index, model)
     metrics.update({f"delight_{k}": float(v) for k, v in delit.info.items()})
+    diag = diagnose(delit.albedo, delit.shading, unwrap.weight, unwrap.saturated, masks.hair,
+                    _regions(unwrap, model, ("face",)) & (unwrap.part == 0), unwrap.position, _is_grey(photo),
+                    settings.diagnostics)
+    metrics.update(diag.shares)
     if settings.rerender:
         not_skin = masks.hair | masks.nostrils | _regions(unwrap, model, ("eyebrows", "nostrils"))
         rr = rerender(photo, model, verts, K, R, t, done.albedo, delit.lighting, lms, delit.shadow_map, view.rast,
@@ -301,7 +311,19 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
         timings=timings,
         debug=debug,
         relit_sheet=sheet,
+        confidence=_confidence8(conf_c, done, n),
+        warnings=diag.warnings,
     )
+
+
+def _confidence8(confidence: np.ndarray, done: Completed, n: int) -> np.ndarray:
+    """(n, n) uint8: the texel's confidence where its colour came from the photo, 0 where it was filled."""
+    import cv2
+
+    c = np.clip(confidence, 0.0, 1.0) * (done.from_photo > 0.5)
+    if c.shape[0] != n:
+        c = cv2.resize(c.astype(np.float32), (n, n), interpolation=cv2.INTER_LINEAR)
+    return (c * 255 + 0.5).astype(np.uint8)
 
 
 GRAZING_CONFIDENCE = 0.3
