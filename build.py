@@ -1,9 +1,18 @@
-"""Build the Blender extension zip: add-on + vendored engine (+ the engine's wheels).
+"""Build the Blender extension zip: add-on + vendored engine (+ the engine's wheels). This is where the zip
+an artist installs comes from (docs/ARTISTS.md § Install): run it once per platform.
 
     python build.py                          # CPU build for this machine's platform (linux-x64 here)
     python build.py --platform windows-x64   # another platform (needs its wheels reachable by pip)
+    python build.py --platform all           # linux-x64, windows-x64 and macos-arm64, one zip each
     python build.py --cuda                   # CUDA torch instead of the CPU build (large)
     python build.py --no-wheels              # small dev zip: the engine Python comes from the preferences
+    python build.py --torch-index none       # offline: torch from pip's configured indexes / find-links only
+
+The +cpu torch wheels live on the PyTorch CPU index (``--torch-index``, default
+https://download.pytorch.org/whl/cpu or ``FFHQUV_TORCH_INDEX``). It is probed first with a short timeout;
+when it does not answer (offline, or a machine that reaches only PyPI) the build goes on as with
+``--torch-index none`` and says so, instead of letting pip retry against it. Every zip made is listed at
+the end with its size.
 
 What goes into the zip (files at the zip root, as Blender expects):
 
@@ -30,6 +39,8 @@ import re
 import shutil
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +101,9 @@ PLATFORMS: dict[str, Platform] = {
 # Where the +cpu torch wheels live. Override with --torch-index (or FFHQUV_TORCH_INDEX); "none" relies on
 # pip's configured indexes / find-links only (e.g. an offline mirror that already holds the +cpu wheel).
 TORCH_CPU_INDEX = os.environ.get("FFHQUV_TORCH_INDEX", "https://download.pytorch.org/whl/cpu")
+NO_INDEX = "none"
+INDEX_PROBE_TIMEOUT_S = 5.0
+ALL_PLATFORMS = "all"
 
 
 def _version() -> str:
@@ -108,6 +122,24 @@ def current_platform() -> str:
     return "macos-arm64"
 
 
+def index_answers(url: str, timeout: float = INDEX_PROBE_TIMEOUT_S) -> bool:
+    """True when the package index at ``url`` answers within ``timeout`` seconds."""
+    try:
+        urllib.request.urlopen(url.rstrip("/") + "/torch/", timeout=timeout).close()
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+    return True
+
+
+def resolve_torch_index(requested: str) -> str:
+    """``requested`` if it answers, else ``none`` (pip's configured indexes) with a one-line message."""
+    if requested == NO_INDEX or index_answers(requested):
+        return requested
+    print(f"build.py: the PyTorch CPU index {requested} does not answer (offline, or only PyPI reachable): "
+          f"taking torch from pip's configured indexes, as with --torch-index {NO_INDEX}", flush=True)
+    return NO_INDEX
+
+
 def _pip_download(requirements: tuple[str, ...], dest: Path, platform: Platform, with_deps: bool,
                   extra_args: tuple[str, ...] = ()) -> None:
     cmd = [sys.executable, "-m", "pip", "download", "--only-binary", ":all:", "--python-version", PYTHON_VERSION,
@@ -118,7 +150,10 @@ def _pip_download(requirements: tuple[str, ...], dest: Path, platform: Platform,
         cmd.append("--no-deps")
     cmd += list(requirements)
     print("+", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True)
+    if subprocess.run(cmd).returncode != 0:
+        raise SystemExit(f"build.py: pip could not download {' '.join(requirements)} for {platform.blender} "
+                         f"(see pip's message above; the +cpu torch wheels are only on the PyTorch CPU index: "
+                         f"build where it is reachable, or pass --torch-index with a mirror of it)")
 
 
 def download_wheels(platform: Platform, cuda: bool, torch_index: str = TORCH_CPU_INDEX) -> list[Path]:
@@ -130,7 +165,7 @@ def download_wheels(platform: Platform, cuda: bool, torch_index: str = TORCH_CPU
             raise SystemExit(f"No CUDA build of torch exists for {platform.blender}.")
         _pip_download((f"torch=={TORCH_VERSION}",), dest, platform, with_deps=True)
     else:
-        use_index = "+cpu" in platform.torch_cpu and torch_index and torch_index != "none"
+        use_index = "+cpu" in platform.torch_cpu and torch_index and torch_index != NO_INDEX
         extra = ("--extra-index-url", torch_index) if use_index else ()
         _pip_download((platform.torch_cpu,), dest, platform, with_deps=True, extra_args=extra)
     # Resolve against Blender's numpy 1.x (the numpy wheel itself is dropped below).
@@ -217,17 +252,26 @@ def build(platform_id: str | None = None, cuda: bool = False, no_wheels: bool = 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Build the FFHQ-UV Blender extension zip.")
-    parser.add_argument("--platform", choices=sorted(PLATFORMS), default=None, help="default: this machine's")
+    parser = argparse.ArgumentParser(description="Build the FFHQ-UV Blender extension zip (one per platform).")
+    parser.add_argument("--platform", choices=[*sorted(PLATFORMS), ALL_PLATFORMS], default=None,
+                        help=f"default: this machine's ({current_platform()}); '{ALL_PLATFORMS}': every platform")
     parser.add_argument("--cuda", action="store_true", help="bundle CUDA torch instead of the CPU build")
     parser.add_argument("--no-wheels", action="store_true", help="small dev zip without wheels")
     parser.add_argument("--out", type=Path, default=DIST, help="output folder (default dist/)")
     parser.add_argument("--torch-index", default=TORCH_CPU_INDEX,
-                        help="extra index for the +cpu torch wheel ('none': pip's configured indexes only)")
+                        help=f"extra index for the +cpu torch wheel (default {TORCH_CPU_INDEX}, probed first; "
+                             f"'{NO_INDEX}': pip's configured indexes only, e.g. offline)")
     args = parser.parse_args(argv)
-    zip_path = build(args.platform, args.cuda, args.no_wheels, args.out, torch_index=args.torch_index)
-    size = zip_path.stat().st_size
-    print(f"{zip_path} {size / 1e6:.1f} MB ({size} bytes)")
+    platforms = sorted(PLATFORMS) if args.platform == ALL_PLATFORMS else [args.platform or current_platform()]
+    if args.no_wheels:  # one platform-independent zip
+        platforms = platforms[:1]
+    needs_index = not args.no_wheels and not args.cuda and any("+cpu" in PLATFORMS[p].torch_cpu for p in platforms)
+    torch_index = resolve_torch_index(args.torch_index) if needs_index else args.torch_index
+    made = [build(p, args.cuda, args.no_wheels, args.out, torch_index=torch_index) for p in platforms]
+    print(f"build.py: {len(made)} zip(s) made:")
+    for zip_path in made:
+        size = zip_path.stat().st_size
+        print(f"  {zip_path} {size / 1e6:.1f} MB ({size} bytes)")
     return 0
 
 

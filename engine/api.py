@@ -5,8 +5,6 @@ Data flows one way: photo -> landmarks -> fit -> texture -> assets. Each stage i
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -136,6 +134,7 @@ def reconstruct(photo_path: str | os.PathLike, options: ReconstructOptions = Rec
     if options.with_texture:
         with _Timer(timings, "texture"):
             rec.texture = _build_texture(rec, model, person_mask, progress)
+        rec.warnings.extend(rec.texture.warnings)
     timings["total"] = round(time.perf_counter() - start, 4)
     return rec
 
@@ -157,24 +156,13 @@ def _build_texture(rec: Reconstruction, model, person_mask, progress):
 
 
 def write_outputs(rec: Reconstruction, output: str | os.PathLike, progress=None) -> Path:
-    """Writes every output file into a temporary sibling folder, then renames it to ``output``
-    (an interrupted run never leaves a half-written folder)."""
+    """Writes every output file into a temporary sibling folder, then renames it to ``output``, replacing
+    an existing folder or file (an interrupted run never leaves a half-written folder; see engine/outdir.py)."""
     from engine import outputs
+    from engine.outdir import publish, staging_folder
 
     output = Path(output).resolve()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
-    try:
+    with staging_folder(output) as tmp:
         with torch_threads(1):
             outputs.write_all(rec, tmp, progress)
-        if output.exists():
-            old = output.with_name(f".{output.name}.old-{os.getpid()}")
-            output.rename(old)
-            tmp.rename(output)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(output)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return output
+        return publish(tmp, output)

@@ -1,66 +1,129 @@
-"""`ffhquv reconstruct PHOTO -o OUTDIR` (also `python -m engine reconstruct ...`)."""
+"""`ffhquv reconstruct PHOTO -o OUTDIR` (also `python -m engine reconstruct ...`), and `ffhquv serve`."""
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-import traceback
-from pathlib import Path
 
-__all__ = ["main", "build_parser"]
+from engine.control import RunControl
+from engine.errors import Cancelled
+from engine.jobs import DEMO_CACHE
+
+__all__ = ["main", "run", "build_parser"]
+
+CANCELLED_EXIT = Cancelled.exit_code
+
+_EPILOG = """exit codes: 0 done, 2 bad input or unwritable output, 3 no face, 4 face too small, 5 fit failed,
+70 internal error, 130 cancelled (Ctrl-C, SIGTERM, or a "cancel" line on stdin with --progress json)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ffhquv", description=__doc__)
+    parser = argparse.ArgumentParser(prog="ffhquv", description=__doc__, epilog=_EPILOG)
     sub = parser.add_subparsers(dest="command", required=True)
-    rec = sub.add_parser("reconstruct", help="reconstruct a textured head from one face photo")
+    rec = sub.add_parser("reconstruct", help="reconstruct a textured head from one face photo", epilog=_EPILOG)
     rec.add_argument("photo", nargs="?", help="the face photo (JPEG, PNG, TIFF, WebP, ...)")
     rec.add_argument("--demo", action="store_true",
-                     help="use the built-in public-domain demo photo (scikit-image's astronaut)")
-    rec.add_argument("-o", "--output", required=True, help="output folder (created; must not exist unless --overwrite)")
-    rec.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    rec.add_argument("--texture-size", type=int, choices=(1024, 2048), default=1024)
-    rec.add_argument("--quality", choices=("fast", "best"), default="fast")
-    rec.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+                     help="use the built-in public-domain demo photo (scikit-image's astronaut); it is written "
+                          f"once to {DEMO_CACHE}/astronaut.png (FFHQUV_CACHE overrides the folder)")
+    rec.add_argument("-o", "--output", required=True,
+                     help="output folder (created; must not exist, or be empty, unless --overwrite); checked "
+                          "before any work")
+    rec.add_argument("--overwrite", action="store_true",
+                     help="replace an existing output folder or file (only once the new folder is complete)")
+    rec.add_argument("--texture-size", type=int, choices=(1024, 2048), default=1024,
+                     help="texels per side of the albedo, normal and roughness maps (default 1024; 2048 has "
+                          "4x the texels and takes longer)")
+    rec.add_argument("--quality", choices=("fast", "best"), default="fast",
+                     help="fast (default): the standard fitting schedule, a few seconds; best: more landmark "
+                          "and photometric iterations at a larger render size (slower)")
+    rec.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                     help="where torch runs: auto picks CUDA when torch sees a CUDA device, else the CPU; cuda "
+                          "without one is an error (the CPU is the tested path)")
     rec.add_argument("--expression", choices=("keep", "neutral"), default="keep",
                      help="head.obj with the photo's expression (keep) or neutral; both are in head_mesh.npz")
     rec.add_argument("--no-texture", action="store_true", help="geometry only (skip the texture stages)")
     rec.add_argument("--progress", choices=("bar", "json", "none"), default="bar",
-                     help="progress as a terminal bar (stderr) or JSON lines on stdout (for the Blender add-on)")
-    rec.add_argument("--debug", action="store_true", help="print tracebacks of internal errors")
+                     help="a terminal bar (stderr), or JSON lines on stdout for programs (the Blender add-on); "
+                          "with json the engine also reads commands on stdin (a 'cancel' line stops it)")
+    rec.add_argument("--debug", action="store_true",
+                     help="print tracebacks of internal errors and MediaPipe's native log lines")
+    srv = sub.add_parser("serve", help="stay loaded and run reconstructions sent as JSON lines on stdin "
+                                       "(the Blender add-on's warm engine; see engine/serve.py)")
+    srv.add_argument("--debug", action="store_true",
+                     help="print tracebacks of internal errors and MediaPipe's native log lines")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs one command; returns the exit code."""
     args = build_parser().parse_args(argv)
+    from engine import native_logs
+
+    debug = bool(args.debug or os.environ.get("FFHQUV_DEBUG"))
+    native_logs.set_verbose(debug)
+    _cancel_on_sigterm()
+    if args.command == "serve":
+        from engine.serve import serve
+
+        return serve(debug)
+    return _reconstruct_command(args, debug)
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Program entry point (``ffhquv``, ``python -m engine``): :func:`main`, then exit. A cancelled run and a
+    server that was told to stop leave without Python's interpreter teardown (torch's alone takes ~0.45 s),
+    once stdout and stderr are flushed: nothing is left to write, and the caller waits for the exit."""
+    argv = sys.argv[1:] if argv is None else argv
+    code = main(argv)
+    if code == CANCELLED_EXIT or argv[:1] == ["serve"]:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # the reading end is gone
+                pass
+        os._exit(code)
+    sys.exit(code)
+
+
+def _reconstruct_command(args: argparse.Namespace, debug: bool) -> int:
+    from engine.jobs import describe_error
     from engine.progress import make_progress
 
-    progress = make_progress("quiet" if args.progress == "none" else args.progress)
-    _cancel_on_sigterm()
+    control = RunControl()
+    if args.progress == "json":
+        _read_commands(control)
+    progress = make_progress("quiet" if args.progress == "none" else args.progress, check=control.check)
     try:
-        return _reconstruct(args, progress)
+        with control.running():
+            return _reconstruct(args, progress)
     except KeyboardInterrupt:
-        progress.emit({"stage": "error", "fraction": 1.0, "message": "cancelled", "kind": "Cancelled"})
-        print("ffhquv: cancelled", file=sys.stderr)
-        return 130
-    except Exception as err:  # noqa: BLE001 - the one place that turns errors into a user message
-        from engine.errors import EngineError
+        err: BaseException = Cancelled()
+    except Exception as caught:  # noqa: BLE001 - the one place that turns errors into a user message
+        err = caught
+    progress.close()
+    report = describe_error(err, debug)
+    progress.emit(report.record())
+    print(f"ffhquv: {report.message}", file=sys.stderr)
+    return report.exit_code
 
-        progress.close()
-        if isinstance(err, EngineError):
-            message, code = err.user_message(), err.exit_code
-        else:
-            message, code = f"internal error: {type(err).__name__}: {err}", 70
-            if args.debug or os.environ.get("FFHQUV_DEBUG"):
-                traceback.print_exc()
-        progress.emit({"stage": "error", "fraction": 1.0, "message": message, "kind": type(err).__name__})
-        print(f"ffhquv: {message}", file=sys.stderr)
-        return code
+
+def _read_commands(control: RunControl) -> None:
+    """``--progress json``: a ``cancel`` line on stdin stops the run (engine/control.py). The end of stdin
+    means nothing here (a program may close it at once); invalid lines are ignored."""
+    from engine.control import CommandReader, install_interrupt_handler
+
+    install_interrupt_handler()
+
+    def on_command(command) -> None:
+        if command.name == "cancel":
+            control.cancel()
+
+    CommandReader(on_command).start()
 
 
 def _cancel_on_sigterm() -> None:
-    """SIGTERM (the Blender add-on's Cancel) becomes KeyboardInterrupt, so the temporary output folder is
-    removed and the process exits 130 like a Ctrl-C."""
+    """SIGTERM becomes KeyboardInterrupt, so the temporary output folder is removed and the process exits
+    130 like a Ctrl-C (POSIX; the cross-platform way is a ``cancel`` line on stdin)."""
     import signal
 
     def interrupt(signum, frame):
@@ -73,51 +136,23 @@ def _cancel_on_sigterm() -> None:
 
 
 def _reconstruct(args: argparse.Namespace, progress) -> int:
-    from engine.api import ReconstructOptions, reconstruct, write_outputs
-    from engine.errors import InputError
+    from pathlib import Path
 
-    if args.demo == bool(args.photo):
-        raise InputError("give exactly one of PHOTO or --demo")
-    output = Path(args.output)
-    if output.exists() and not args.overwrite and (not output.is_dir() or any(output.iterdir())):
-        raise InputError(f"output folder {output} already exists", hint="use --overwrite or another folder")
-    options = ReconstructOptions(
-        texture_size=args.texture_size,
-        quality=args.quality,
-        device=args.device,
-        expression=args.expression,
-        with_texture=not args.no_texture,
-    )
-    photo = args.photo or _demo_photo()
-    result = reconstruct(photo, options, progress=progress)
-    final = write_outputs(result, output, progress=progress)
+    from engine.jobs import ReconstructJob, run_job
+
+    job = ReconstructJob(output=Path(args.output), photo=Path(args.photo) if args.photo else None, demo=args.demo,
+                         overwrite=args.overwrite, texture_size=args.texture_size, quality=args.quality,
+                         device=args.device, expression=args.expression, with_texture=not args.no_texture)
+    result = run_job(job, progress)
     progress.close()
     for warning in result.warnings:
         print(f"ffhquv: warning: {warning}", file=sys.stderr)
-    progress.emit({"stage": "done", "fraction": 1.0, "output": str(final.resolve()), "message": "done",
+    progress.emit({"stage": "done", "fraction": 1.0, "output": str(result.output), "message": "done",
                    "warnings": result.warnings})
     if args.progress != "json":
-        print(final)
+        print(result.output)
     return 0
 
 
-def _demo_photo() -> Path:
-    """scikit-image's astronaut (public domain, NASA), written once to a cache file."""
-    from engine.errors import InputError
-
-    try:
-        from skimage import data
-    except ImportError as err:
-        raise InputError("the demo photo needs scikit-image", hint="pip install scikit-image") from err
-    from PIL import Image
-
-    cache = Path(os.environ.get("FFHQUV_CACHE", Path.home() / ".cache" / "ffhquv"))
-    cache.mkdir(parents=True, exist_ok=True)
-    path = cache / "astronaut.png"
-    if not path.exists():
-        Image.fromarray(data.astronaut()).save(path)
-    return path
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

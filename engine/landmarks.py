@@ -12,6 +12,9 @@ like ``x``, so ``depth = z * width`` is in pixels; smaller (more negative) is cl
 
 Left and right are the person's own (``LEFT_*`` is on the image right in an unmirrored photo),
 matching ``docs/conventions.md`` (``eye_l`` is on the head's +X).
+
+Every MediaPipe call runs under :func:`engine.native_logs.quiet`: MediaPipe's C++ log lines on stderr
+are dropped unless ``--debug`` asks for them.
 """
 from __future__ import annotations
 
@@ -27,11 +30,13 @@ from mediapipe.python.solutions import face_mesh_connections as _fmc
 
 from engine.errors import FaceTooSmallError, NoFaceError
 from engine.images import Photo
+from engine.native_logs import quiet
 
 __all__ = [
     "FaceLandmarks",
     "detect_landmarks",
     "segment_person",
+    "warm_up",
     "NUM_LANDMARKS",
     "MIN_FACE_SIZE",
     "MAX_FACES",
@@ -388,6 +393,7 @@ def detect_landmarks(
 
 
 @lru_cache(maxsize=1)
+@quiet
 def _face_mesh() -> tuple[Any, threading.Lock]:
     """One FaceMesh graph per process (measured: ~10-25 ms to create, ~70 ms more for the
     first call's model set-up, then ~5-8 ms per call) and the lock that serialises its use (a
@@ -400,6 +406,7 @@ def _face_mesh() -> tuple[Any, threading.Lock]:
     return mesh, threading.Lock()
 
 
+@quiet
 def _run_mesh(rgb: np.ndarray, x0: int = 0, y0: int = 0) -> list[np.ndarray]:
     """FaceMesh on ``(H, W, 3)`` uint8 RGB; each face as ``(478, 3)`` ``(x, y, depth)`` pixels,
     shifted by ``(x0, y0)`` (the crop's offset in the working image)."""
@@ -418,6 +425,7 @@ def _run_mesh(rgb: np.ndarray, x0: int = 0, y0: int = 0) -> list[np.ndarray]:
 
 
 @lru_cache(maxsize=1)
+@quiet
 def _face_detector() -> tuple[Any, threading.Lock]:
     """MediaPipe's full-range face detector (``model_selection=1``) and its lock."""
     from mediapipe.python.solutions import face_detection
@@ -427,6 +435,7 @@ def _face_detector() -> tuple[Any, threading.Lock]:
     )
 
 
+@quiet
 def _detector_boxes(rgb: np.ndarray) -> list[tuple[float, float, float]]:
     """Full-range detections as ``(centre_x, centre_y, side)`` in pixels."""
     detector, lock = _face_detector()
@@ -573,18 +582,28 @@ def _measure(xyz: np.ndarray, rgb: np.ndarray) -> FaceLandmarks:
     )
 
 
+def warm_up(rgb: np.ndarray) -> None:
+    """Build every MediaPipe graph and run each once on ``rgb`` (``(H, W, 3)`` uint8; a face need not be
+    there): the ~0.5 s of model set-up a first photo would pay (``ffhquv serve`` does it at start)."""
+    _run_mesh(rgb)
+    _detector_boxes(rgb)
+    _segment(rgb)
+
+
 # ---------------------------------------------------------------------------------------------
 # Person segmentation
 # ---------------------------------------------------------------------------------------------
 
 
 @lru_cache(maxsize=1)
+@quiet
 def _selfie_segmentation() -> tuple[Any, threading.Lock]:
     from mediapipe.python.solutions import selfie_segmentation
 
     return selfie_segmentation.SelfieSegmentation(model_selection=0), threading.Lock()
 
 
+@quiet
 def _segment(rgb: np.ndarray) -> np.ndarray:
     model, lock = _selfie_segmentation()
     with lock:

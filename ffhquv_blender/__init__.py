@@ -1,14 +1,17 @@
 """FFHQ-UV for Blender: one face photo -> a textured, relightable 3D head with ARKit shape keys.
 
-The reconstruction engine (PyTorch, bundled under ``vendor/`` by build.py) runs in a separate process;
-this package never imports torch or the engine. Metadata lives in blender_manifest.toml.
+The reconstruction engine (PyTorch, bundled under ``vendor/`` by build.py) runs in a separate process,
+kept warm for the Blender session (``engine_session``) and stopped when the add-on is disabled or Blender
+quits; this package never imports torch or the engine. Metadata lives in blender_manifest.toml.
 """
 from __future__ import annotations
+
+import atexit
 
 import bpy
 from bpy.app.handlers import persistent
 
-from . import operators, panel, preferences, properties
+from . import engine_session, operators, panel, preferences, properties
 from .names import PROP
 
 __all__ = ["register", "unregister"]
@@ -50,11 +53,23 @@ def register() -> None:
     setattr(bpy.types.WindowManager, PROP.WM_JOB, bpy.props.PointerProperty(type=properties.FFHQUV_JobState))
     bpy.app.handlers.load_post.append(_on_load_post)
     bpy.app.handlers.load_pre.append(_on_load_pre)
+    atexit.register(engine_session.shutdown_session)  # Blender quits: no engine left behind
     _initialize_scenes()
+    _start_engine_if_preferred()
+
+
+def _start_engine_if_preferred() -> None:
+    try:
+        prefs = preferences.get_preferences(bpy.context)
+    except AttributeError:  # restricted context during startup: the engine starts at the first Reconstruct
+        return
+    operators.start_engine_if_preferred(prefs)
 
 
 def unregister() -> None:
     operators.cancel_active_job()
+    engine_session.shutdown_session()
+    atexit.unregister(engine_session.shutdown_session)
     if bpy.app.timers.is_registered(operators.tick_active_job):
         bpy.app.timers.unregister(operators.tick_active_job)
     for handlers, fn in ((bpy.app.handlers.load_post, _on_load_post), (bpy.app.handlers.load_pre, _on_load_pre)):

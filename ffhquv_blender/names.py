@@ -116,6 +116,12 @@ class UI:
         "Folder containing the 'engine' package (leave empty for the bundled one). "
         "Environment variable FFHQUV_ENGINE_PATH overrides it"
     )
+    START_ENGINE = "Start Engine with Blender"
+    START_ENGINE_DESC = (
+        "Start the reconstruction engine when the add-on is enabled (at Blender start), so that the first "
+        "Reconstruct does not wait for it to load torch and its models (it then holds ~0.5-0.7 GB of memory). "
+        "Once started, the engine stays loaded until Blender quits either way"
+    )
     OUTPUT_ROOT = "Output Folder"
     OUTPUT_ROOT_DESC = (
         "Where engine results are written (empty: next to the saved .blend file in 'ffhquv', "
@@ -147,6 +153,7 @@ class MSG:
     ENGINE_PYTHON_MISSING_HINT = "fix 'Engine Python' in the add-on preferences"
     ENGINE_START_FAILED = "Could not start the engine: {detail}."
     ENGINE_CRASHED = "The engine stopped unexpectedly (exit code {code}): {detail}"
+    ENGINE_RESTARTED = "The engine had stopped unexpectedly (exit code {code}: {detail}); a new one was started."
     ENGINE_FAILED = "The engine failed."
     ENGINE_TIMEOUT = "The engine did not finish within {seconds:.0f} s."
     NO_HEAD = "Select a reconstructed head (or one of its parts) first."

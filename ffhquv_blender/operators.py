@@ -1,7 +1,8 @@
 """Operators: thin wrappers that poll, build a typed request, call one action and report.
 
-Reconstruction runs the engine out of process (``engine_process``). Interactive Blender: the
-Reconstruct operator starts the job and returns; a ``bpy.app.timers`` callback (:func:`tick_active_job`)
+Reconstruction runs in the session's warm engine process (``engine_session.SESSION``, one
+``engine serve`` kept between Reconstructs; ``engine_process``). Interactive Blender: the
+Reconstruct operator sends the request and returns; a ``bpy.app.timers`` callback (:func:`tick_active_job`)
 drains progress into ``WindowManager.ffhquv_job`` for the panel's progress bar and, when the engine is
 done, runs ``ffhquv.import_result`` — the one undo step that adds the head. Background mode
 (``blender -b`` / the ``bpy`` module, where timers never fire) runs the engine to completion inside the
@@ -21,6 +22,7 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, StringProperty
 
 from . import engine_process, export, lighting, preview
 from .engine_process import EngineJob, EngineLocation, JobState, ProgressEvent, ReconstructRequest
+from .engine_session import SESSION
 from .errors import AddonError, UserInputError
 from .names import EXPORT_FORMATS, LIGHT_PRESETS, MSG, OP, PROP, UI
 from .preferences import PreferenceValues, apply_defaults, get_preferences
@@ -29,7 +31,7 @@ from .scene import ImportOptions, find_head, import_result
 
 __all__ = [
     "CLASSES", "ActiveJob", "active_job", "tick_active_job", "cancel_active_job", "engine_location",
-    "extension_site_packages",
+    "extension_site_packages", "start_engine_if_preferred",
 ]
 
 _TICK_S = 0.1
@@ -70,6 +72,29 @@ def engine_location(prefs: PreferenceValues) -> EngineLocation:
         python_override=bpy.path.abspath(prefs.engine_python) if prefs.engine_python else "",
         path_override=bpy.path.abspath(prefs.engine_path) if prefs.engine_path else "",
     )
+
+
+def start_engine_if_preferred(prefs: PreferenceValues) -> bool:
+    """Start the session's engine now when the preference "Start Engine with Blender" is on (add-on enable,
+    or the box just ticked). Returns whether an engine is running; a bad location is reported at Reconstruct."""
+    if not prefs.start_engine:
+        return False
+    try:
+        SESSION.ensure(engine_location(prefs))
+    except AddonError as err:
+        print(f"FFHQ-UV: the engine was not started: {err.user_message()}")
+        return False
+    return True
+
+
+def _submit(location: EngineLocation, request: ReconstructRequest, state) -> EngineJob:
+    """Send the request to the session's engine; a crash between Reconstructs is noted once in the panel."""
+    job = SESSION.submit(location, request)
+    notices = SESSION.take_notices()
+    state.notice = notices[-1] if notices else ""
+    for notice in notices:
+        _report_later(notice, "WARNING")
+    return job
 
 
 def _output_folder(prefs: PreferenceValues, stem: str) -> Path:
@@ -270,7 +295,7 @@ class FFHQUV_OT_reconstruct(bpy.types.Operator):
 
     def _start_async(self, context, location: EngineLocation, request: ReconstructRequest, options: ImportOptions):
         try:
-            job = EngineJob.start(location, request)
+            job = _submit(location, request, getattr(context.window_manager, PROP.WM_JOB))
         except AddonError as err:
             self.report({"ERROR"}, err.user_message())
             return {"CANCELLED"}
@@ -290,7 +315,7 @@ class FFHQUV_OT_reconstruct(bpy.types.Operator):
                 print(f"FFHQ-UV: {event.stage} {100 * job.overall:.0f}% {event.message}", flush=True)
 
         try:
-            job = engine_process.run_to_completion(location, request, on_event=on_event)
+            job = engine_process.run_to_completion(_submit(location, request, state), on_event=on_event)
         except AddonError as err:
             state.running, state.error = False, err.user_message()
             self.report({"ERROR"}, state.error)

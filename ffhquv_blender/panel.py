@@ -51,6 +51,8 @@ def draw_reconstruct(layout: bpy.types.UILayout, context: bpy.types.Context) -> 
         row.operator(OP.RECONSTRUCT, icon="USER")
     if job.error:
         layout.label(text=job.error, icon="ERROR")
+    if job.notice:
+        layout.label(text=job.notice, icon="INFO")
     try:
         engine_location(get_preferences(context))
     except AddonError as err:

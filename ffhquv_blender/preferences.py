@@ -1,4 +1,5 @@
-"""Add-on preferences: defaults for new scenes, and developer overrides for the engine location."""
+"""Add-on preferences: defaults for new scenes, starting the engine with Blender, developer overrides for
+the engine location."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,6 +13,13 @@ from .properties import DEVICES, EXPRESSIONS, QUALITIES, TEXTURE_SIZES
 __all__ = ["FFHQUV_Preferences", "PreferenceValues", "get_preferences", "apply_defaults"]
 
 
+def _on_start_engine_changed(_prefs: bpy.types.AddonPreferences, context: bpy.types.Context) -> None:
+    """The "Start Engine with Blender" box was ticked: start the engine now rather than at the next start."""
+    from .operators import start_engine_if_preferred  # operators imports this module
+
+    start_engine_if_preferred(get_preferences(context))
+
+
 class FFHQUV_Preferences(bpy.types.AddonPreferences):
     bl_idname = __package__
 
@@ -22,6 +30,8 @@ class FFHQUV_Preferences(bpy.types.AddonPreferences):
     add_camera: BoolProperty(name=UI.ADD_CAMERA, description=UI.ADD_CAMERA_DESC, default=True)
     pack_images: BoolProperty(name=UI.PACK_IMAGES, description=UI.PACK_IMAGES_DESC, default=True)
     output_root: StringProperty(name=UI.OUTPUT_ROOT, description=UI.OUTPUT_ROOT_DESC, subtype="DIR_PATH")
+    start_engine: BoolProperty(name=UI.START_ENGINE, description=UI.START_ENGINE_DESC, default=False,
+                               update=_on_start_engine_changed)
     engine_python: StringProperty(name=UI.ENGINE_PYTHON, description=UI.ENGINE_PYTHON_DESC, subtype="FILE_PATH")
     engine_path: StringProperty(name=UI.ENGINE_PATH, description=UI.ENGINE_PATH_DESC, subtype="DIR_PATH")
 
@@ -31,6 +41,7 @@ class FFHQUV_Preferences(bpy.types.AddonPreferences):
         col = layout.column(heading=UI.PREFS_DEFAULTS)
         for name in ("texture_size", "quality", "device", "expression", "add_camera", "pack_images", "output_root"):
             col.prop(self, name)
+        layout.prop(self, "start_engine")
         col = layout.column(heading=UI.PREFS_DEVELOPER)
         col.prop(self, "engine_python")
         col.prop(self, "engine_path")
@@ -47,6 +58,7 @@ class PreferenceValues:
     add_camera: bool = True
     pack_images: bool = True
     output_root: str = ""
+    start_engine: bool = False
     engine_python: str = ""
     engine_path: str = ""
 

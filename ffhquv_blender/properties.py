@@ -51,4 +51,5 @@ class FFHQUV_JobState(bpy.types.PropertyGroup):
     stage: StringProperty(default="")
     message: StringProperty(default="")
     error: StringProperty(default="")
+    notice: StringProperty(default="")  # e.g. the engine died between two Reconstructs and was restarted
     last_result: StringProperty(default="")

@@ -8,6 +8,17 @@ import pytest
 
 from tests.photos import paste, photo_path, read_rgb
 
+NO_NPM_REASON = ("skipped: no npm - the Khronos glTF validator (npm gltf-validator) is not installed; install "
+                 "Node.js/npm (Debian: apt-get install nodejs npm) and run tools/setup.sh")
+"""Skip reason of the tests that need the npm glTF validator; the run's summary repeats it in red."""
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """Say "skipped: no npm" loudly: a skipped validator test must not pass unnoticed as one more 's'."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if NO_NPM_REASON in str(r.longrepr)]
+    if skipped:
+        terminalreporter.write_line(f"{NO_NPM_REASON} ({len(skipped)} test(s))", red=True, bold=True)
+
 
 @pytest.fixture(scope="session")
 def astronaut_rgb() -> np.ndarray:

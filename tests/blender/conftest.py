@@ -11,6 +11,7 @@ override with FFHQUV_E2E_ENGINE=real|fake.
 """
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import sys
@@ -87,11 +88,16 @@ def installed(extension_zip: Path, workdir: Path):
 
 
 @pytest.fixture()
-def fake_engine(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Route the add-on to the fake engine (fast, with failure knobs) for this test."""
+def fake_engine(monkeypatch: pytest.MonkeyPatch, installed: str) -> None:
+    """Route the add-on to the fake engine (fast, with failure knobs) for this test. The session's warm
+    engine is stopped before and after, so the test's environment knobs reach a fresh fake engine."""
+    session = importlib.import_module(f"{installed}.engine_session").SESSION
+    session.shutdown()
     for key, value in engine_environment("fake").items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("FFHQUV_FAKE_DELAY", "0.01")
+    yield
+    session.shutdown()
 
 
 @pytest.fixture()

@@ -1,11 +1,16 @@
-"""The Reconstruct operator end to end (photo -> engine process -> objects in the scene), and the import.
+"""The Reconstruct operator end to end (photo -> warm engine process -> objects in the scene), the engine's
+life in the session (reused, cancelled, killed and restarted, started with the add-on, stopped with it),
+and the import.
 
-The end-to-end test runs the engine chosen by ``E2E_ENGINE`` (ffhquv_bl_testutil.py): "fake" until the lead
-flips it to "real". The other tests use the fake engine's failure knobs and a stand-in output folder.
+The end-to-end test (and the real-engine cancel right after it, on the same warm engine) runs the engine
+chosen by ``E2E_ENGINE`` (ffhquv_bl_testutil.py). The other tests use the fake engine's failure knobs and a
+stand-in output folder.
 """
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import time
 from pathlib import Path
 
@@ -112,6 +117,27 @@ def _check_camera(scene: bpy.types.Scene, head: bpy.types.Object, result_dir: Pa
     assert background is not None and tuple(background.size) == (w, h)
 
 
+def _tick_to_end(ops, seconds: float = 60.0) -> None:
+    """Drive the interactive job's timer by hand (bpy.app.timers never fire in module mode)."""
+    deadline = time.monotonic() + seconds
+    while ops.tick_active_job() is not None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    if bpy.app.timers.is_registered(ops.tick_active_job):
+        bpy.app.timers.unregister(ops.tick_active_job)
+
+
+def _engine():
+    return submodule("engine_session").SESSION.server
+
+
+def _leftovers(root: Path) -> list[str]:
+    """Everything under the add-on's output folder but the photo copies and finished results."""
+    if not root.exists():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.name.startswith("."))
+
+
 @pytest.mark.e2e
 def test_reconstruct_end_to_end(empty_scene, photo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Photo -> engine process (fake or real, see E2E_ENGINE) -> head, parts, materials, keys, camera."""
@@ -132,6 +158,30 @@ def test_reconstruct_end_to_end(empty_scene, photo: Path, monkeypatch: pytest.Mo
     _check_imported_head(head, result_dir)
     _check_camera(empty_scene, head, result_dir)
     assert bpy.context.view_layer.objects.active == head
+
+
+@pytest.mark.skipif(E2E_ENGINE != "real", reason="FFHQUV_E2E_ENGINE=fake")
+def test_cancel_real_engine_within_one_second_no_leftovers(empty_scene, photo, monkeypatch, installed: str) -> None:
+    """The real engine, mid-texture (seconds between two progress reports): control returns within 1 s, the
+    engine removes its temporary folder and stays warm."""
+    for key, value in engine_environment("real").items():
+        monkeypatch.setenv(key, value)
+    ops = submodule("operators")
+    root = Path(bpy.context.preferences.addons[installed].preferences.output_root)
+    _settings().photo_path = str(photo)
+    assert bpy.ops.ffhquv.reconstruct(mode="ASYNC") == {"FINISHED"}
+    job = ops.active_job().job
+    deadline = time.monotonic() + 300
+    while not (job.stage == "texture" and job.fraction >= 0.2):
+        job.poll()
+        assert job.running and time.monotonic() < deadline, (job.state, job.failure)
+        time.sleep(0.02)
+    started = time.monotonic()
+    assert bpy.ops.ffhquv.cancel() == {"FINISHED"}
+    elapsed = time.monotonic() - started
+    assert elapsed < 1.0, f"cancel took {elapsed:.2f} s"
+    assert job.process.poll() is None, "the engine was killed instead of stopping by itself"
+    assert _leftovers(root) == [] and not job.request.output_dir.exists()
 
 
 def test_reconstruct_twice_makes_a_second_head(empty_scene, photo: Path, fake_engine) -> None:
@@ -209,6 +259,91 @@ def test_cancel_operator_kills_the_engine_fast(empty_scene, photo, fake_engine, 
     assert process.poll() is not None and ops.active_job() is None
     assert bpy.context.window_manager.ffhquv_job.stage == "cancelled"
     assert not any(o.get("ffhquv_role") for o in bpy.data.objects)
+
+
+def test_second_reconstruct_reuses_the_warm_engine(empty_scene, photo, fake_engine) -> None:
+    _settings().photo_path = str(photo)
+    assert bpy.ops.ffhquv.reconstruct() == {"FINISHED"}
+    first = _engine()
+    assert bpy.ops.ffhquv.reconstruct() == {"FINISHED"}
+    assert _engine() is first and first.alive
+    assert "astronaut.001" in bpy.data.objects
+
+
+def test_cancel_keeps_the_engine_warm_and_leaves_no_files(empty_scene, photo, fake_engine, monkeypatch,
+                                                          installed: str) -> None:
+    monkeypatch.setenv("FFHQUV_FAKE_DELAY", "2")
+    ops = submodule("operators")
+    root = Path(bpy.context.preferences.addons[installed].preferences.output_root)
+    before = set(root.iterdir()) if root.exists() else set()
+    _settings().photo_path = str(photo)
+    assert bpy.ops.ffhquv.reconstruct(mode="ASYNC") == {"FINISHED"}
+    job = ops.active_job().job
+    while job.stage == "starting":
+        job.poll()
+        time.sleep(0.05)
+    started = time.monotonic()
+    assert bpy.ops.ffhquv.cancel() == {"FINISHED"}
+    assert time.monotonic() - started < 1.0
+    assert job.process.poll() is None and _engine().alive  # stopped by itself, still warm
+    assert (set(root.iterdir()) if root.exists() else set()) == before and _leftovers(root) == []
+    assert bpy.context.window_manager.ffhquv_job.stage == "cancelled"
+
+
+def test_killed_engine_shows_an_error_and_the_next_reconstruct_works(empty_scene, photo, fake_engine,
+                                                                     monkeypatch) -> None:
+    monkeypatch.setenv("FFHQUV_FAKE_DELAY", "1")
+    ops = submodule("operators")
+    _settings().photo_path = str(photo)
+    assert bpy.ops.ffhquv.reconstruct(mode="ASYNC") == {"FINISHED"}
+    victim = ops.active_job().job.process
+    time.sleep(0.3)
+    os.kill(victim.pid, signal.SIGKILL)  # as the OOM killer or a crash in native code would
+    _tick_to_end(ops)
+    state = bpy.context.window_manager.ffhquv_job
+    assert "stopped unexpectedly (exit code -9" in state.error and not state.running
+    assert not any(o.get("ffhquv_role") for o in bpy.data.objects)
+    monkeypatch.setenv("FFHQUV_FAKE_DELAY", "0.01")
+    assert bpy.ops.ffhquv.reconstruct() == {"FINISHED"}  # a new engine, no second report of the same crash
+    assert _engine().pid != victim.pid and "astronaut" in bpy.data.objects
+    assert state.error == "" and state.notice == ""
+
+
+def test_engine_that_died_while_idle_is_noticed_once(empty_scene, photo, fake_engine) -> None:
+    _settings().photo_path = str(photo)
+    assert bpy.ops.ffhquv.reconstruct() == {"FINISHED"}
+    victim = _engine().process
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait(timeout=5)
+    assert bpy.ops.ffhquv.reconstruct() == {"FINISHED"}
+    state = bpy.context.window_manager.ffhquv_job
+    assert "had stopped unexpectedly (exit code -9" in state.notice and state.error == ""
+    assert bpy.ops.ffhquv.reconstruct() == {"FINISHED"}
+    assert state.notice == ""
+
+
+def test_preference_starts_the_engine_with_the_addon(empty_scene, fake_engine, installed: str) -> None:
+    prefs = bpy.context.preferences.addons[installed].preferences
+    assert _engine() is None
+    try:
+        prefs.start_engine = True  # the update callback starts it now, as register() does at Blender start
+        server = _engine()
+        assert server is not None and server.alive and server.ready.wait(10)
+    finally:
+        prefs.start_engine = False
+
+
+def test_disabling_the_addon_stops_the_engine(empty_scene, photo, fake_engine, installed: str) -> None:
+    _settings().photo_path = str(photo)
+    assert bpy.ops.ffhquv.reconstruct() == {"FINISHED"}
+    process = _engine().process
+    output_root = bpy.context.preferences.addons[installed].preferences.output_root
+    bpy.ops.preferences.addon_disable(module=installed)
+    try:
+        assert process.poll() is not None, "the engine outlived the add-on"
+    finally:
+        bpy.ops.preferences.addon_enable(module=installed)
+        bpy.context.preferences.addons[installed].preferences.output_root = output_root
 
 
 def test_import_result_operator_and_bad_folder(empty_scene, fake_result: Path, tmp_path: Path) -> None:

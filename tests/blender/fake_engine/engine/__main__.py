@@ -1,17 +1,22 @@
-"""Fake ``python -m engine``: same CLI and JSON-line progress protocol as the real engine.
+"""Fake ``python -m engine serve``: the real engine's warm-server protocol (engine/serve.py), in ~0.1 s.
 
-Environment knobs for tests:
+stdin: ``{"command": "reconstruct", "id", "photo", "output", "texture_size", "expression", ...}``,
+``{"command": "cancel", "id"}``, ``{"command": "shutdown"}``; the end of stdin ends it too.
+stdout: ``{"event": "ready", "pid"}``, then per request progress lines with its ``id`` ending in "done" or
+"error" (``"kind": "Cancelled"`` after a cancel). Requests run one at a time.
+
+Environment knobs for tests (read once, at start):
   FFHQUV_FAKE_DELAY   seconds to sleep per progress step (default 0.02)
-  FFHQUV_FAKE_FAIL    "noface" -> error line (kind NoFaceError), exit 3;
-                      "crash"  -> a traceback on stderr and exit 1 without an error line;
-                      "hang"   -> ignore the cancel line, SIGTERM and stdin EOF (tests SIGKILL escalation).
-Cooperative cancel: a ``{"command": "cancel"}`` line or EOF on stdin stops the run (exit 130).
+  FFHQUV_FAKE_FAIL    "noface" -> an error line (kind NoFaceError) for every request;
+                      "crash"  -> a traceback on stderr and exit 1 in the middle of the first request;
+                      "hang"   -> requests ignore cancel (and SIGTERM): only a kill stops them.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import queue
 import signal
 import sys
 import threading
@@ -25,58 +30,79 @@ from make_fake_engine_output import make_fake_output  # noqa: E402
 # The real engine's stages; fractions are per stage, as the real engine reports them.
 STAGES = (("load", 0.0), ("landmarks", 0.0), ("landmarks", 1.0), ("fit", 0.3), ("fit", 1.0), ("refine", 0.5),
           ("refine", 1.0), ("texture", 0.4), ("texture", 1.0), ("write", 0.0), ("write", 1.0))
+_LOCK = threading.Lock()
 
 
 def emit(**obj: object) -> None:
-    print(json.dumps(obj), flush=True)
+    with _LOCK:
+        print(json.dumps(obj), flush=True)
 
 
-def watch_stdin(stop: threading.Event) -> None:
-    for line in sys.stdin:
-        if "cancel" in line:
-            break
-    stop.set()
+class FakeServer:
+    def __init__(self) -> None:
+        self.delay = float(os.environ.get("FFHQUV_FAKE_DELAY", "0.02"))
+        self.fail = os.environ.get("FFHQUV_FAKE_FAIL", "")
+        self.requests: queue.Queue[dict | None] = queue.Queue()
+        self.cancelled: set[str] = set()
+        self.stop_now = threading.Event()
+
+    def read_commands(self) -> None:
+        for line in sys.stdin:
+            command = json.loads(line)
+            if command["command"] == "reconstruct":
+                self.requests.put(command)
+            elif command["command"] == "cancel":
+                self.cancelled.add(command.get("id", ""))
+            else:
+                break
+        self.stop_now.set()
+        self.requests.put(None)
+
+    def stopped(self, request_id: str) -> bool:
+        return self.fail != "hang" and (request_id in self.cancelled or self.stop_now.is_set())
+
+    def sleep(self, request_id: str) -> None:
+        """One step's delay, cut short by a cancel (as the real engine's next progress point would)."""
+        deadline = time.monotonic() + self.delay
+        while time.monotonic() < deadline and not self.stopped(request_id):
+            time.sleep(min(0.02, max(deadline - time.monotonic(), 0.0)))
+
+    def run(self, command: dict) -> None:
+        request_id, photo = command["id"], Path(command["photo"])
+        if not photo.is_file():
+            emit(stage="error", fraction=1.0, message=f"Cannot read the photo {photo}.", kind="InputError", id=request_id)
+            return
+        for stage, fraction in STAGES:
+            if self.stopped(request_id):
+                emit(stage="error", fraction=1.0, message="cancelled", kind="Cancelled", id=request_id)
+                return
+            emit(stage=stage, fraction=fraction, message=f"{stage} (fake engine)", id=request_id)
+            print(f"log line on stderr: {stage}", file=sys.stderr, flush=True)
+            if self.fail == "noface" and stage == "landmarks":
+                emit(stage="error", fraction=1.0, message="No face was found in the photo.", kind="NoFaceError",
+                     id=request_id)
+                return
+            if self.fail == "crash" and stage == "fit":
+                print("Traceback (most recent call last):\nRuntimeError: fake crash in fit", file=sys.stderr, flush=True)
+                os._exit(1)
+            self.sleep(request_id)
+        out = make_fake_output(Path(command["output"]), photo, int(command.get("texture_size", 1024)),
+                               command.get("expression", "keep"))
+        emit(stage="done", fraction=1.0, output=str(out.resolve()), id=request_id)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="engine")
     sub = parser.add_subparsers(dest="command", required=True)
-    rec = sub.add_parser("reconstruct")
-    rec.add_argument("photo", type=Path)
-    rec.add_argument("-o", "--output", type=Path, required=True)
-    rec.add_argument("--progress", choices=("bar", "json", "none"), default="bar")
-    rec.add_argument("--texture-size", type=int, choices=(1024, 2048), default=1024)
-    rec.add_argument("--quality", choices=("fast", "best"), default="fast")
-    rec.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    rec.add_argument("--expression", choices=("keep", "neutral"), default="keep")
-    args = parser.parse_args()
-    delay = float(os.environ.get("FFHQUV_FAKE_DELAY", "0.02"))
-    fail = os.environ.get("FFHQUV_FAKE_FAIL", "")
-    stop = threading.Event()
-    if fail == "hang":
+    sub.add_parser("serve")
+    parser.parse_args()
+    server = FakeServer()
+    if server.fail == "hang":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        while True:
-            emit(stage="fit", fraction=0.3, message="hanging on purpose")
-            time.sleep(0.2)
-    threading.Thread(target=watch_stdin, args=(stop,), daemon=True).start()
-    if not args.photo.is_file():
-        emit(stage="error", fraction=1.0, message=f"Cannot read the photo {args.photo}.", kind="InputError")
-        return 2
-    for stage, fraction in STAGES:
-        if stop.is_set():
-            return 130
-        emit(stage=stage, fraction=fraction, message=f"{stage} (fake engine)")
-        print(f"log line on stderr: {stage}", file=sys.stderr, flush=True)
-        if fail == "noface" and stage == "landmarks":
-            emit(stage="error", fraction=1.0, message="No face was found in the photo.", kind="NoFaceError")
-            return 3
-        if fail == "crash" and stage == "fit":
-            print("Traceback (most recent call last):\nRuntimeError: fake crash in fit", file=sys.stderr, flush=True)
-            return 1
-        if stop.wait(delay):
-            return 130
-    out = make_fake_output(args.output, args.photo, args.texture_size, args.expression)
-    emit(stage="done", fraction=1.0, output=str(out.resolve()))
+    threading.Thread(target=server.read_commands, daemon=True).start()
+    emit(event="ready", pid=os.getpid())
+    while (command := server.requests.get()) is not None:
+        server.run(command)
     return 0
 
 
