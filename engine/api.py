@@ -19,8 +19,9 @@ __all__ = ["ReconstructOptions", "Reconstruction", "reconstruct", "write_outputs
 
 @dataclass(frozen=True)
 class ReconstructOptions:
-    """``texture_size`` 1024 or 2048; ``quality`` ``fast``/``best``; ``device`` ``auto``/``cpu``/``cuda``;
-    ``expression`` ``keep`` (head.obj carries the photo's expression) or ``neutral``."""
+    """``texture_size`` 1024 or 2048; ``quality`` ``fast``/``best``; ``device`` ``auto``/``cpu``/``cuda``
+    (where the renders run, see :class:`engine.runtime.Runtime`); ``expression`` ``keep`` (head.obj carries
+    the photo's expression) or ``neutral``."""
 
     texture_size: int = 1024
     quality: str = "fast"
@@ -48,9 +49,19 @@ class Reconstruction:
     face: "FaceLandmarks"  # noqa: F821
     fit: "FitResult"  # noqa: F821
     texture: "TextureResult | None" = None  # noqa: F821
-    device: str = "cpu"
+    runtime: "Runtime | None" = None  # noqa: F821 - engine.runtime.Runtime; None = the CPU default
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def device(self) -> str:
+        """``"cpu"`` or ``"cuda"``: where the renders really ran."""
+        return "cpu" if self.runtime is None else self.runtime.device_name
+
+    @property
+    def render_backend(self) -> str:
+        """``"torch"`` or ``"nvdiffrast"``: the renderer that really ran."""
+        return "torch" if self.runtime is None else self.runtime.backend
 
 
 class _Timer:
@@ -62,22 +73,6 @@ class _Timer:
 
     def __exit__(self, *exc) -> None:
         self.timings[self.name] = round(time.perf_counter() - self.start, 4)
-
-
-def resolve_device(requested: str) -> str:
-    """``auto`` -> ``cuda`` when a CUDA device is usable, else ``cpu``; ``cuda`` without one is an error.
-
-    The fit and texture stages run on the CPU renderer; with CUDA and nvdiffrast installed, the
-    renderer's ``auto`` backend uses nvdiffrast for the CUDA tensors.
-    """
-    import torch
-
-    available = torch.cuda.is_available()
-    if requested == "cuda" and not available:
-        raise InputError("CUDA was requested but no CUDA device is available", hint="use --device cpu or auto")
-    if requested == "auto":
-        return "cuda" if available else "cpu"
-    return requested
 
 
 @contextmanager
@@ -117,7 +112,9 @@ def reconstruct(photo_path: str | os.PathLike, options: ReconstructOptions = Rec
         from engine.head.model import load_head_model
 
         model = load_head_model()
-    device = resolve_device(options.device)
+    from engine.runtime import Runtime
+
+    runtime = Runtime.resolve(options.device)
     person_mask = None
     if options.with_texture:
         with _Timer(timings, "segmentation"):
@@ -127,9 +124,10 @@ def reconstruct(photo_path: str | os.PathLike, options: ReconstructOptions = Rec
     # The fit works on small tensors (478 landmarks, a 160-pixel render): with more than one intra-op
     # thread, OpenMP's barriers cost more than the work, and 10x more when the cores are shared.
     with _Timer(timings, "fit"), torch_threads(1):
-        fit = fit_head(photo.rgb, face, model, FitSettings.for_quality(options.quality), person_mask, progress)
+        fit = fit_head(photo.rgb, face, model, FitSettings.for_quality(options.quality), person_mask, progress,
+                       runtime=runtime)
     progress("fit", 1.0, f"landmark error {fit.metrics['landmark_error_iod'] * 100:.2f}% IOD")
-    rec = Reconstruction(options=options, photo=photo, face=face, fit=fit, timings=timings, device=device,
+    rec = Reconstruction(options=options, photo=photo, face=face, fit=fit, timings=timings, runtime=runtime,
                          warnings=list(photo.warnings) + list(face.warnings))
     if options.with_texture:
         with _Timer(timings, "texture"):
@@ -140,6 +138,7 @@ def reconstruct(photo_path: str | os.PathLike, options: ReconstructOptions = Rec
 
 
 def _build_texture(rec: Reconstruction, model, person_mask, progress):
+    from engine.runtime import CPU
     from engine.texture.color import srgb_to_linear
     from engine.texture.pipeline import TextureInputs, build_texture
 
@@ -152,7 +151,7 @@ def _build_texture(rec: Reconstruction, model, person_mask, progress):
         person_mask=person_mask,
         texture_size=rec.options.texture_size,
     )
-    return build_texture(inputs, model, progress=progress)
+    return build_texture(inputs, model, progress=progress, runtime=rec.runtime or CPU)
 
 
 def write_outputs(rec: Reconstruction, output: str | os.PathLike, progress=None) -> Path:

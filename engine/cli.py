@@ -37,8 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="fast (default): the standard fitting schedule, a few seconds; best: more landmark "
                           "and photometric iterations at a larger render size (slower)")
     rec.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                     help="where torch runs: auto picks CUDA when torch sees a CUDA device, else the CPU; cuda "
-                          "without one is an error (the CPU is the tested path)")
+                     help="where the renders run: auto picks CUDA when torch sees a CUDA device (nvdiffrast "
+                          "when installed), else the CPU; cuda without one is an error. GPU path implemented, not "
+                          "yet verified on a GPU (the CPU is the tested path); params.json says what ran")
     rec.add_argument("--expression", choices=("keep", "neutral"), default="keep",
                      help="head.obj with the photo's expression (keep) or neutral; both are in head_mesh.npz")
     rec.add_argument("--no-texture", action="store_true", help="geometry only (skip the texture stages)")

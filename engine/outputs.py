@@ -10,6 +10,7 @@ import torch
 from engine import __version__
 from engine.assets import Material, MeshArrays, write_glb, write_mesh_npz, write_obj, write_png
 from engine.head.model import HeadModel, load_head_model
+from engine.runtime import CPU, Runtime
 
 __all__ = ["write_all", "mesh_arrays", "materials_for", "visible_faces", "params_dict"]
 
@@ -36,16 +37,18 @@ def materials_for(model: HeadModel, textured: bool, eye_color_srgb=(0.35, 0.25, 
 
 
 def visible_faces(model: HeadModel, vertices: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray,
-                  width: int, height: int) -> np.ndarray:
-    """(F,) bool: triangles that own at least one pixel of the camera view (z-buffered)."""
-    from engine.render import make_context, opencv_to_clip, rasterize
+                  width: int, height: int, runtime: Runtime = CPU) -> np.ndarray:
+    """(F,) bool: triangles that own at least one pixel of the camera view (z-buffered; rendered on
+    ``runtime``)."""
+    from engine.render import opencv_to_clip, rasterize
 
     clip = opencv_to_clip(torch.from_numpy(np.asarray(vertices, np.float32)), torch.tensor(K, dtype=torch.float32),
                           torch.tensor(R, dtype=torch.float32), torch.tensor(t, dtype=torch.float32), width, height)
-    rast, _ = rasterize(make_context("cpu", backend="torch"), clip[None], model.faces.to(torch.int32),
-                        (height, width), grad_db=False)
+    with torch.no_grad():
+        rast, _ = rasterize(runtime.context(), runtime.tensor(clip[None]), runtime.index(model.faces),
+                            (height, width), grad_db=False)
     seen = np.zeros(model.faces.shape[0] + 1, bool)
-    seen[rast[..., 3].reshape(-1).numpy().astype(np.int64)] = True
+    seen[runtime.host(rast[..., 3]).reshape(-1).numpy().astype(np.int64)] = True
     return seen[1:]
 
 
@@ -87,6 +90,7 @@ def params_dict(rec, model: HeadModel, mesh_vertices: np.ndarray) -> dict:
         "options": {"texture_size": rec.options.texture_size, "quality": rec.options.quality,
                     "device": rec.options.device, "expression": rec.options.expression},
         "device_used": rec.device,
+        "render_backend": rec.render_backend,
         "eye_color_srgb": None,
     }
     if rec.texture is not None:
@@ -131,7 +135,7 @@ def _overlay(rec, model: HeadModel, vertices: np.ndarray) -> np.ndarray:
     from engine.overlay import draw_overlay, face_focus_box
 
     cam = rec.fit.camera
-    visible = visible_faces(model, vertices, cam.K, cam.R, cam.t, cam.width, cam.height)
+    visible = visible_faces(model, vertices, cam.K, cam.R, cam.t, cam.width, cam.height, rec.runtime or CPU)
     v2d = cam.project(np.asarray(vertices, np.float64))
     return draw_overlay(rec.photo.rgb, rec.face.points, rec.fit.landmarks_2d, vertices_2d=v2d,
                         faces=model.faces.numpy(), face_visible=visible,

@@ -67,7 +67,7 @@ class UI:
     QUALITY_FAST = "Fast"
     QUALITY_BEST = "Best"
     DEVICE = "Device"
-    DEVICE_DESC = "Where the engine runs its tensors"
+    DEVICE_DESC = "Where the engine renders (GPU path implemented, not yet verified on a GPU)"
     DEVICE_AUTO = "Auto"
     DEVICE_CPU = "CPU"
     DEVICE_CUDA = "CUDA"

@@ -63,6 +63,18 @@ def test_params_camera_reprojects_the_landmarks(astronaut_out: Path) -> None:
     assert len(params["shape"]) > 100 and len(params["expression"]) == 52
 
 
+def test_params_say_where_the_renders_really_ran(astronaut_out: Path) -> None:
+    import torch
+
+    from engine.render import nvdiffrast_usable
+
+    params = json.loads((astronaut_out / "params.json").read_text())
+    assert params["options"]["device"] == "auto"
+    cuda = torch.cuda.is_available()
+    assert params["device_used"] == ("cuda" if cuda else "cpu")
+    assert params["render_backend"] == ("nvdiffrast" if cuda and nvdiffrast_usable("cuda:0") else "torch")
+
+
 def test_head_obj_matches_params(astronaut_out: Path) -> None:
     """The 3D landmarks in params.json lie on head.obj's surface (same coordinates)."""
     verts = np.array([[float(x) for x in line.split()[1:4]]

@@ -21,7 +21,8 @@ from engine.fit.result import StageReport
 from engine.head.model import HeadModel
 from engine.landmarks import FACE_OVAL, FaceLandmarks
 from engine.texture.color import srgb_to_linear
-from engine.render import interpolate, make_context, opencv_to_clip, rasterize, sh_basis
+from engine.render import interpolate, opencv_to_clip, rasterize, sh_basis
+from engine.runtime import CPU, Runtime
 
 __all__ = ["PhotometricSettings", "refine_photometric", "face_crop", "SKIN_FIT_REGIONS"]
 
@@ -62,10 +63,13 @@ def _oval_mask(face: FaceLandmarks, affine: np.ndarray, resolution: int) -> np.n
 
 def refine_photometric(state: LandmarkFitState, basis: LandmarkBasis, model: HeadModel, photo_rgb: np.ndarray,
                        face: FaceLandmarks, weights: torch.Tensor, settings: PhotometricSettings,
-                       person_mask: np.ndarray | None = None, progress=None
+                       person_mask: np.ndarray | None = None, progress=None, runtime: Runtime = CPU
                        ) -> tuple[np.ndarray, np.ndarray, StageReport]:
     """Refines ``state`` in place. Returns SH coefficients (9, 3) in head space (linear RGB, for a white
-    albedo scaled by the skin colour), the skin colour (3,) and the stage report."""
+    albedo scaled by the skin colour), the skin colour (3,) and the stage report.
+
+    Only the render (rasterize + interpolate) runs on ``runtime``'s device; the clip-space vertices go
+    there and the interpolated attributes come back, so the optimiser and its state stay on the CPU."""
     start = time.perf_counter()
     res = settings.resolution
     height, width = photo_rgb.shape[:2]
@@ -77,8 +81,8 @@ def refine_photometric(state: LandmarkFitState, basis: LandmarkBasis, model: Hea
         valid *= cv2.warpAffine(person_mask.astype(np.float32), affine, (res, res)) > 0.5
     valid_t = torch.from_numpy(valid)
     A = torch.tensor(np.vstack([affine, [0, 0, 1]]), dtype=torch.float32)
-    ctx = make_context("cpu", backend="torch")
-    faces = model.faces.to(torch.int32)
+    ctx = runtime.context()
+    faces = runtime.index(model.faces)
     skin = _skin_vertex_mask(model)
     target_lm = torch.as_tensor(face.points, dtype=torch.float32)
     lm_settings = LandmarkFitSettings()
@@ -93,10 +97,12 @@ def refine_photometric(state: LandmarkFitState, basis: LandmarkBasis, model: Hea
         verts = model.shaped_vertices(state.shape, state.expression)
         normals = model.vertex_normals(verts)
         clip = opencv_to_clip(verts, A @ K, R, t, res, res)
-        rast, _ = rasterize(ctx, clip[None], faces, (res, res), grad_db=False)
-        attrs, _ = interpolate(torch.cat([normals, skin], 1)[None], rast, faces)
+        rast, _ = rasterize(ctx, runtime.tensor(clip[None]), faces, (res, res), grad_db=False)
+        attrs, _ = interpolate(runtime.tensor(torch.cat([normals, skin], 1)[None]), rast, faces,
+                               backend=runtime.backend)
+        attrs, covered = runtime.host(attrs), runtime.host(rast[0, ..., 3] > 0)
         n = torch.nn.functional.normalize(attrs[0, ..., :3], dim=-1)
-        mask = (attrs[0, ..., 3] > 0.99) & (rast[0, ..., 3] > 0) & (valid_t > 0)
+        mask = (attrs[0, ..., 3] > 0.99) & covered & (valid_t > 0)
         Y = sh_basis(n[mask])
         obs = target[mask]
         with torch.no_grad():

@@ -18,6 +18,7 @@ from engine.fit.photometric import PhotometricSettings, refine_photometric
 from engine.fit.result import FitResult, StageReport
 from engine.head.model import HeadModel
 from engine.landmarks import FaceLandmarks
+from engine.runtime import CPU, Runtime
 
 __all__ = ["FitSettings", "fit_head", "landmark_basis", "landmark_groups"]
 
@@ -65,8 +66,10 @@ def landmark_basis(model: HeadModel, corr: LandmarkCorrespondence) -> LandmarkBa
 
 
 def fit_head(photo_rgb: np.ndarray, face: FaceLandmarks, model: HeadModel, settings: FitSettings = FitSettings(),
-             person_mask: np.ndarray | None = None, progress=None) -> FitResult:
-    """Fits the head to one photo. ``photo_rgb`` (H, W, 3) uint8 sRGB working image; pixels in its frame."""
+             person_mask: np.ndarray | None = None, progress=None, runtime: Runtime = CPU) -> FitResult:
+    """Fits the head to one photo. ``photo_rgb`` (H, W, 3) uint8 sRGB working image; pixels in its frame.
+
+    ``runtime``: where the photometric stage renders (the landmark stages are tiny and stay on the CPU)."""
     height, width = photo_rgb.shape[:2]
     corr = load_correspondence()
     basis = landmark_basis(model, corr)
@@ -81,7 +84,7 @@ def fit_head(photo_rgb: np.ndarray, face: FaceLandmarks, model: HeadModel, setti
     sh_coeffs = albedo_gain = None
     if settings.photometric is not None and settings.photometric.iterations > 0:
         sh_coeffs, albedo_gain, report_b = refine_photometric(
-            state, basis, model, photo_rgb, face, weights, settings.photometric, person_mask, progress)
+            state, basis, model, photo_rgb, face, weights, settings.photometric, person_mask, progress, runtime)
         stages.append(report_b)
     return _assemble(state, basis, model, corr, face, width, height, sh_coeffs, albedo_gain, stages,
                      settings.corrective, weights, contour.landmarks if marched is not None else None)

@@ -14,7 +14,8 @@ from types import ModuleType
 
 import torch
 
-__all__ = ["nvdiffrast_module", "make_native_context", "rasterize", "interpolate", "texture", "antialias",
+__all__ = ["nvdiffrast_module", "native_context_works", "make_native_context", "rasterize", "interpolate", "texture",
+           "antialias",
            "construct_topology_hash"]
 
 
@@ -28,6 +29,23 @@ def nvdiffrast_module() -> ModuleType | None:
     return dr
 
 
+@functools.lru_cache(maxsize=8)
+def native_context_works(device: torch.device) -> bool:
+    """True if a rasterizer context can be made on the CUDA ``device`` (cached per device).
+
+    ``import nvdiffrast.torch`` succeeds before its CUDA extension is built: the build happens at the
+    first context, and fails without a compiler, ninja or the CUDA headers. This probe makes that
+    failure a "not usable" answer instead of an error in the middle of a reconstruction.
+    """
+    if nvdiffrast_module() is None or torch.device(device).type != "cuda":
+        return False
+    try:
+        make_native_context(torch.device(device))
+    except Exception:  # the extension's build or load failed, or the device cannot be used
+        return False
+    return True
+
+
 def _dr() -> ModuleType:
     dr = nvdiffrast_module()
     if dr is None:  # callers check availability first; this guards direct use
@@ -35,6 +53,11 @@ def _dr() -> ModuleType:
 
         raise BackendUnavailableError("nvdiffrast is not importable in this environment.")
     return dr
+
+
+def _tri(tri: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """int32 contiguous triangle indices on ``device`` (nvdiffrast reads them on the GPU)."""
+    return tri.to(device=device, dtype=torch.int32).contiguous()
 
 
 def make_native_context(device: torch.device) -> object:
@@ -49,14 +72,14 @@ def rasterize(native: object, pos: torch.Tensor, tri: torch.Tensor, resolution: 
               ranges: torch.Tensor | None, grad_db: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """``nvdiffrast.torch.rasterize`` with float32 contiguous pos and int32 tri."""
     r = None if ranges is None else ranges.to("cpu", torch.int32).contiguous()
-    return _dr().rasterize(native, pos.float().contiguous(), tri.int().contiguous(), resolution,
+    return _dr().rasterize(native, pos.float().contiguous(), _tri(tri, pos.device), resolution,
                            ranges=r, grad_db=grad_db)
 
 
 def interpolate(attr: torch.Tensor, rast: torch.Tensor, tri: torch.Tensor, rast_db: torch.Tensor | None,
                 diff_attrs: list[int] | None) -> tuple[torch.Tensor, torch.Tensor]:
     """``nvdiffrast.torch.interpolate``."""
-    return _dr().interpolate(attr.float().contiguous(), rast, tri.int().contiguous(), rast_db=rast_db,
+    return _dr().interpolate(attr.float().contiguous(), rast, _tri(tri, rast.device), rast_db=rast_db,
                              diff_attrs=diff_attrs)
 
 
@@ -74,5 +97,5 @@ def construct_topology_hash(tri: torch.Tensor) -> object:
 def antialias(color: torch.Tensor, rast: torch.Tensor, pos: torch.Tensor, tri: torch.Tensor,
               topology_hash: object | None, pos_gradient_boost: float) -> torch.Tensor:
     """``nvdiffrast.torch.antialias``."""
-    return _dr().antialias(color.float().contiguous(), rast, pos.float().contiguous(), tri.int().contiguous(),
+    return _dr().antialias(color.float().contiguous(), rast, pos.float().contiguous(), _tri(tri, color.device),
                            topology_hash=topology_hash, pos_gradient_boost=pos_gradient_boost)

@@ -38,6 +38,7 @@ __all__ = [
     "RenderContext",
     "Topology",
     "nvdiffrast_available",
+    "nvdiffrast_usable",
     "resolve_backend",
     "make_context",
     "rasterize",
@@ -67,6 +68,13 @@ class RenderContext:
 def nvdiffrast_available() -> bool:
     """True if ``import nvdiffrast.torch`` works in this process."""
     return _ndr.nvdiffrast_module() is not None
+
+
+def nvdiffrast_usable(device: torch.device | str) -> bool:
+    """True if nvdiffrast imports *and* its CUDA extension builds and makes a context on ``device``
+    (the first call may take minutes while nvdiffrast compiles itself; cached per device)."""
+    dev = torch.device(device)
+    return dev.type == "cuda" and nvdiffrast_available() and _ndr.native_context_works(dev)
 
 
 def resolve_backend(backend: str, device: torch.device | str) -> Literal["torch", "nvdiffrast"]:

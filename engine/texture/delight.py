@@ -42,6 +42,7 @@ import torch
 from engine.head.model import HeadModel
 from engine.render.ops import rasterize
 from engine.render.sh import LAMBERT_BANDS, sh_basis
+from engine.runtime import CPU, Runtime
 from engine.texture._arrays import ShapeError
 from engine.texture.color import luminance
 from engine.texture.complete import coarse_fill
@@ -186,20 +187,24 @@ def _light_frame(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _ortho_depth_maps(vertices: np.ndarray, faces: np.ndarray, dirs: np.ndarray, res: int,
-                      centre: np.ndarray, radius: float) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
-    """Orthographic depth maps (B, res, res) (NDC z, +inf = empty) of the mesh seen from each of ``dirs``."""
+                      centre: np.ndarray, radius: float, runtime: Runtime = CPU
+                      ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    """Orthographic depth maps (B, res, res) (NDC z, +inf = empty) of the mesh seen from each of ``dirs``
+    (rasterized on ``runtime``, returned as numpy)."""
     frames = [_light_frame(d) for d in dirs]
     p = vertices - centre[None]
     clips = []
     for d, (e1, e2) in zip(dirs, frames):
         x, y, z = p @ e1 / radius, p @ e2 / radius, -(p @ d) / radius
         clips.append(np.stack([x, y, z, np.ones_like(x)], axis=1))
-    tri = torch.from_numpy(faces.astype(np.int32))
+    tri = runtime.index(torch.from_numpy(faces.astype(np.int32)))
+    ctx = runtime.context()
     depth = np.empty((len(dirs), res, res), np.float32)
     with torch.no_grad():
         for k, c in enumerate(clips):  # one direction per call: faster than a batch on CPU
-            rast, _ = rasterize(None, torch.from_numpy(c[None].astype(np.float32)), tri, (res, res), grad_db=False)
-            r = rast[0].numpy()
+            rast, _ = rasterize(ctx, runtime.tensor(torch.from_numpy(c[None].astype(np.float32))), tri, (res, res),
+                                grad_db=False)
+            r = runtime.host(rast[0]).numpy()
             depth[k] = np.where(r[..., 3] > 0, r[..., 2], np.inf)
     return depth, frames
 
@@ -254,30 +259,31 @@ class ShadowMap:
                                   self.radius, bias, pcf)
 
 
-def shadow_map(vertices: np.ndarray, faces: np.ndarray, direction: np.ndarray, resolution: int = 512) -> ShadowMap:
+def shadow_map(vertices: np.ndarray, faces: np.ndarray, direction: np.ndarray, resolution: int = 512,
+               runtime: Runtime = CPU) -> ShadowMap:
     """Rasterize the mesh (``vertices`` (V, 3), ``faces`` (F, 3), head space) orthographically from a
-    distant light toward ``direction`` into a ``resolution``² depth map."""
+    distant light toward ``direction`` into a ``resolution``² depth map (on ``runtime``)."""
     d = np.asarray(direction, np.float64)
     d = d / max(np.linalg.norm(d), 1e-12)
     v = np.asarray(vertices, np.float64)
     centre, radius = _bounds(v)
-    depth, frames = _ortho_depth_maps(v, faces, d[None], resolution, centre, radius)
+    depth, frames = _ortho_depth_maps(v, faces, d[None], resolution, centre, radius, runtime)
     return ShadowMap(d, depth[0], frames[0], centre, radius)
 
 
 def sun_visibility(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray, normals: np.ndarray,
-                   direction: np.ndarray, resolution: int = 1024, pcf: int = 3) -> np.ndarray:
+                   direction: np.ndarray, resolution: int = 1024, pcf: int = 3, runtime: Runtime = CPU) -> np.ndarray:
     """Cast-shadow visibility (M,) in [0, 1] of ``points`` (M, 3) for a distant light toward ``direction``.
 
     A shadow map of the mesh (:func:`shadow_map`) with slope-scaled bias and ``pcf x pcf``
     percentage-closer filtering (soft 1-2 texel edges). Points facing away from the light are not
     special-cased (their Lambert term is 0 anyway).
     """
-    return shadow_map(vertices, faces, direction, resolution).visibility(points, normals, pcf)
+    return shadow_map(vertices, faces, direction, resolution, runtime).visibility(points, normals, pcf)
 
 
 def vertex_ambient_occlusion(vertices: np.ndarray, faces: np.ndarray, directions: int = 24,
-                             resolution: int = 128) -> np.ndarray:
+                             resolution: int = 128, runtime: Runtime = CPU) -> np.ndarray:
     """Cosine-weighted ambient occlusion (V,) in [0, 1] per vertex (1 = fully open), by depth maps.
 
     The mesh is rasterized orthographically from ``directions`` evenly spread directions; a vertex is
@@ -287,7 +293,7 @@ def vertex_ambient_occlusion(vertices: np.ndarray, faces: np.ndarray, directions
     n = vertex_normals(v, faces).astype(np.float64)
     dirs = fibonacci_sphere(directions)
     centre, radius = _bounds(v)
-    depth, frames = _ortho_depth_maps(v, faces, dirs, resolution, centre, radius)
+    depth, frames = _ortho_depth_maps(v, faces, dirs, resolution, centre, radius, runtime)
     texel_m = 2.0 * radius / resolution
     num = np.zeros(len(v))
     den = np.zeros(len(v))
@@ -306,14 +312,15 @@ def vertex_ambient_occlusion(vertices: np.ndarray, faces: np.ndarray, directions
 
 
 @lru_cache(maxsize=2)
-def template_ambient_occlusion(model: HeadModel) -> np.ndarray:
-    """(V,) AO of the neutral template (computed once per model object, then cached)."""
-    return vertex_ambient_occlusion(model.vertices.numpy(), model.faces.numpy())
+def template_ambient_occlusion(model: HeadModel, runtime: Runtime = CPU) -> np.ndarray:
+    """(V,) AO of the neutral template (computed once per model object and runtime, then cached)."""
+    return vertex_ambient_occlusion(model.vertices.numpy(), model.faces.numpy(), runtime=runtime)
 
 
-def texel_ambient_occlusion(model: HeadModel, size: int, vertex_ao: np.ndarray | None = None) -> np.ndarray:
+def texel_ambient_occlusion(model: HeadModel, size: int, vertex_ao: np.ndarray | None = None,
+                            runtime: Runtime = CPU) -> np.ndarray:
     """(N, N) float32 AO per texel (barycentric interpolation of the per-vertex AO), 1 in gutters."""
-    ao = template_ambient_occlusion(model) if vertex_ao is None else vertex_ao
+    ao = template_ambient_occlusion(model, runtime) if vertex_ao is None else vertex_ao
     raster = uv_raster(model, size)
     vals = raster.interpolate(ao[:, None], model.faces.numpy())[:, 0]
     out = np.ones(size * size, np.float32)
@@ -584,10 +591,10 @@ def _core_weights(s: _Samples, xb: np.ndarray, y: np.ndarray,
 
 
 def estimate_lighting(samples: _Samples, model: HeadModel, vertices: np.ndarray,
-                      settings: DelightSettings = DelightSettings()
+                      settings: DelightSettings = DelightSettings(), runtime: Runtime = CPU
                       ) -> tuple[LightingModel, dict[str, float], ShadowMap | None]:
     """Fit the lighting model to skin samples; returns the normalised lighting, fit figures and the
-    sun's shadow map (None without a sun).
+    sun's shadow map (None without a sun). The shadow maps are rasterized on ``runtime``.
 
     1. ambient SH alone (IRLS) -> robust weights; 2. coarse search of the sun direction over the
     sphere, then two refinements in shrinking cones, each after re-weighting with the sun model;
@@ -625,7 +632,8 @@ def estimate_lighting(samples: _Samples, model: HeadModel, vertices: np.ndarray,
         # Alternate: cast shadows for the current direction, then re-search the direction nearby with
         # those shadows held fixed (texels near the shadow boundary left out), then shadows again.
         for cone in settings.shadow_refine_cones:
-            vis = sun_visibility(vertices, faces, s.position, s.normal, d, settings.search_shadow_resolution)
+            vis = sun_visibility(vertices, faces, s.position, s.normal, d, settings.search_shadow_resolution,
+                                 runtime=runtime)
             x = _sun_design(s, xb, d, vis, None)
             _, w_cur, _ = _irls(x, y, s.weight, _ridge(x, rw, settings.ridge), 2, settings.robust_scale, w_cur)
             d_new, c_new = _search_sun(s, w_cur * _boundary_weight(vis), _cone(d, cone), settings, vis)
@@ -633,7 +641,7 @@ def estimate_lighting(samples: _Samples, model: HeadModel, vertices: np.ndarray,
                 break
             d, cost_d = d_new, c_new
         info["cost_shadowed_search"] = cost_d
-        smap = shadow_map(vertices, faces, d, settings.shadow_map_resolution)
+        smap = shadow_map(vertices, faces, d, settings.shadow_map_resolution, runtime)
         vis = smap.visibility(s.position, s.normal)
         x = _sun_design(s, xb, d, vis, None)
         for alpha in settings.shininess:
@@ -776,7 +784,8 @@ def _gather_samples(unwrap: Unwrap, ao: np.ndarray, mask: np.ndarray, max_sample
 
 
 def delight(unwrap: Unwrap, model: HeadModel, vertices: np.ndarray, mirror_index: np.ndarray | None = None,
-            ao: np.ndarray | None = None, settings: DelightSettings = DelightSettings()) -> Delit:
+            ao: np.ndarray | None = None, settings: DelightSettings = DelightSettings(),
+            runtime: Runtime = CPU) -> Delit:
     """Estimate the lighting on skin texels and divide it out of every seen texel.
 
     Args:
@@ -785,14 +794,15 @@ def delight(unwrap: Unwrap, model: HeadModel, vertices: np.ndarray, mirror_index
         mirror_index: optional (N*N,) int64 flat index of each texel's mirror texel (-1 if none),
             used to repair outliers; see :func:`engine.texture.complete.mirror_lookup`.
         ao: optional (N, N) AO per texel (default: the template's, cached).
+        runtime: where the depth maps (AO, shadows) are rasterized; the solve is numpy on the CPU.
     """
     n = unwrap.color.shape[0]
-    ao = texel_ambient_occlusion(model, n) if ao is None else ao
+    ao = texel_ambient_occlusion(model, n, runtime=runtime) if ao is None else ao
     skin = _region_mask(unwrap, model, SKIN_LIGHTING_REGIONS)
     samples = _gather_samples(unwrap, ao, skin & ~_local_dark(unwrap, skin, settings), settings.max_samples,
                               _below_brows(unwrap, model))
     v = np.asarray(vertices, np.float64)
-    light, info, smap = estimate_lighting(samples, model, v, settings)
+    light, info, smap = estimate_lighting(samples, model, v, settings, runtime)
 
     seen = unwrap.weight > 0.0
     # De-lit colour on every texel the camera sees (grazing and silhouette-edge texels included, at

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.head.model import HeadModel
+from engine.runtime import CPU, Runtime
 from engine.texture._arrays import ShapeError
 from engine.texture.color import luminance, match_color_stats, skin_stats
 from engine.texture.complete import Completed, complete, mirror_lookup
@@ -188,8 +189,12 @@ def _seen_both(conf: np.ndarray, index: np.ndarray, thr: float = 0.5) -> np.ndar
 
 
 def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn | None = None,
-                  settings: TextureSettings = TextureSettings()) -> TextureResult:
-    """Run the whole texture pipeline (see the module docstring) and return maps, metrics, timings."""
+                  settings: TextureSettings = TextureSettings(), runtime: Runtime = CPU) -> TextureResult:
+    """Run the whole texture pipeline (see the module docstring) and return maps, metrics, timings.
+
+    ``runtime``: where the renders run (camera view, AO and shadow maps, re-render, relit sheet); every
+    other step is numpy on the CPU.
+    """
     report = progress if progress is not None else (lambda stage, fraction, message: None)
     photo, person_mask = _check(inputs, model)
     n = int(inputs.texture_size)
@@ -210,13 +215,13 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
 
     a = min(n, ANALYSIS_SIZE)
     report("texture", 0.0, "unwrapping the photo into UV space")
-    view = camera_view(model, verts, K, R, t, w, h)
-    unwrap = unwrap_photo(photo, K, R, t, verts, model, a, person_mask, view=view)
+    view = camera_view(model, verts, K, R, t, w, h, runtime=runtime)
+    unwrap = unwrap_photo(photo, K, R, t, verts, model, a, person_mask, view=view, runtime=runtime)
     mirror = mirror_lookup(model, a)
     lap("unwrap")
 
     report("texture", 0.2, "estimating the lighting and de-lighting")
-    delit = delight(unwrap, model, verts, mirror_index=mirror.index, settings=settings.delight)
+    delit = delight(unwrap, model, verts, mirror_index=mirror.index, settings=settings.delight, runtime=runtime)
     lap("delight")
 
     report("texture", 0.45, "correcting eyes, mouth, nostrils and hair")
@@ -266,7 +271,7 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
     if settings.rerender:
         not_skin = masks.hair | masks.nostrils | _regions(unwrap, model, ("eyebrows", "nostrils"))
         rr = rerender(photo, model, verts, K, R, t, done.albedo, delit.lighting, lms, delit.shadow_map, view.rast,
-                      not_skin=not_skin, person_mask=person_mask)
+                      not_skin=not_skin, person_mask=person_mask, runtime=runtime)
         metrics["psnr_self_consistency"] = rr.psnr
     lap("metrics")
 
@@ -274,7 +279,7 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
     if settings.relit_sheet:
         report("texture", 0.94, "rendering the relit preview")
         photo_srgb = albedo_srgb8(photo)
-        sheet = render_relit_sheet(photo_srgb, model, verts, K, R, t, done.albedo)
+        sheet = render_relit_sheet(photo_srgb, model, verts, K, R, t, done.albedo, runtime=runtime)
         lap("relit_sheet")
     timings["total"] = round(sum(timings.values()), 4)
     report("texture", 1.0, f"texture done (BS error {metrics['bs_error']:.2f})")

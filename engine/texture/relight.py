@@ -23,6 +23,7 @@ from engine.landmarks import FACE_OVAL, LEFT_EYE, LEFT_EYEBROW, LIPS_OUTER, RIGH
 from engine.render.camera import opencv_to_clip
 from engine.render.ops import interpolate, rasterize, texture
 from engine.render.sh import sh_from_directional, sh_shading
+from engine.runtime import CPU, Runtime
 from engine.texture.color import linear_to_srgb
 from engine.texture.delight import LightingModel, ShadowMap, sun_visibility, template_ambient_occlusion
 from engine.texture.metrics import psnr
@@ -65,29 +66,34 @@ class RenderedView:
 
 def render_view(model: HeadModel, vertices: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray,
                 width: int, height: int, albedo: np.ndarray, vertex_ao: np.ndarray | None = None,
-                rast: torch.Tensor | None = None) -> RenderedView:
+                rast: torch.Tensor | None = None, runtime: Runtime = CPU) -> RenderedView:
     """Rasterize the posed head (V, 3) with ``albedo`` (N, N, 3) linear at camera ``K, R, t``.
 
-    ``rast`` may pass a rasterization of exactly this mesh and camera (e.g. ``CameraView.rast``).
+    ``rast`` may pass a rasterization of exactly this mesh and camera made with the same ``runtime``
+    (e.g. ``CameraView.rast``). The render runs on ``runtime``; the returned arrays are numpy.
     """
     v = np.asarray(vertices, np.float32)
     faces = model.faces.numpy()
     tri = model.faces.to(torch.int32)
     cam = [torch.from_numpy(np.asarray(a, np.float32)) for a in (K, R, np.reshape(t, 3))]
     clip = opencv_to_clip(torch.from_numpy(v), *cam, width, height)[None].contiguous()
-    ao = template_ambient_occlusion(model) if vertex_ao is None else vertex_ao
+    ao = template_ambient_occlusion(model, runtime) if vertex_ao is None else vertex_ao
     attrs = np.concatenate([v, vertex_normals(v, faces), ao[:, None].astype(np.float32)], axis=1)
+    tri = runtime.index(tri)
     with torch.no_grad():
         if rast is None or tuple(rast.shape[1:3]) != (height, width):
-            rast, _ = rasterize(None, clip, tri, (height, width), grad_db=False)
-        geo, _ = interpolate(torch.from_numpy(attrs)[None], rast, tri)
-        uv, _ = interpolate(model.uvs[None], rast, model.uv_faces.to(torch.int32))
-        alb = texture(torch.from_numpy(np.ascontiguousarray(albedo, np.float32))[None], uv, boundary_mode="clamp")
-    g = geo[0].numpy()
+            rast, _ = rasterize(runtime.context(), runtime.tensor(clip), tri, (height, width), grad_db=False)
+        geo, _ = interpolate(runtime.tensor(torch.from_numpy(attrs)[None]), rast, tri, backend=runtime.backend)
+        uv, _ = interpolate(runtime.tensor(model.uvs[None]), rast, runtime.index(model.uv_faces),
+                            backend=runtime.backend)
+        alb = texture(runtime.tensor(torch.from_numpy(np.ascontiguousarray(albedo, np.float32))[None]), uv,
+                      boundary_mode="clamp", backend=runtime.backend)
+    g = runtime.host(geo[0]).numpy()
     nrm = g[..., 3:6]
     nrm = nrm / np.maximum(np.linalg.norm(nrm, axis=-1, keepdims=True), 1e-12)
-    fid = rast[0, ..., 3].numpy().astype(np.int64) - 1
-    return RenderedView(alb[0].numpy(), nrm.astype(np.float32), g[..., :3], g[..., 6], fid >= 0, fid.astype(np.int32))
+    fid = runtime.host(rast[0, ..., 3]).numpy().astype(np.int64) - 1
+    return RenderedView(runtime.host(alb[0]).numpy(), nrm.astype(np.float32), g[..., :3], g[..., 6], fid >= 0,
+                        fid.astype(np.int32))
 
 
 def face_skin_mask(landmarks: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -121,7 +127,8 @@ class Rerender:
 def rerender(photo: np.ndarray, model: HeadModel, vertices: np.ndarray, K: np.ndarray, R: np.ndarray,
              t: np.ndarray, albedo: np.ndarray, lighting: LightingModel, landmarks: np.ndarray | None,
              shadow: ShadowMap | None = None, rast: torch.Tensor | None = None,
-             not_skin: np.ndarray | None = None, person_mask: np.ndarray | None = None) -> Rerender:
+             not_skin: np.ndarray | None = None, person_mask: np.ndarray | None = None,
+             runtime: Runtime = CPU) -> Rerender:
     """Photo vs ``albedo ⊙ estimated shading + specular`` at the photo's camera (see module doc).
 
     ``not_skin`` (N, N) bool/float texels that are not face skin in the photo (hair, glasses, beard,
@@ -130,10 +137,11 @@ def rerender(photo: np.ndarray, model: HeadModel, vertices: np.ndarray, K: np.nd
     in the photo there is no skin to compare with.
 
     ``shadow``: the sun's shadow map from the de-lighting (recomputed if None and there is a sun);
-    ``rast``: the camera rasterization of this mesh at the photo's size (recomputed if None).
+    ``rast``: the camera rasterization of this mesh at the photo's size, made on ``runtime`` (recomputed
+    if None). The renders run on ``runtime``; the comparison is numpy on the CPU.
     """
     h, w = photo.shape[:2]
-    view = render_view(model, vertices, K, R, t, w, h, albedo, rast=rast)
+    view = render_view(model, vertices, K, R, t, w, h, albedo, rast=rast, runtime=runtime)
     sel = view.mask
     nrm = view.normal[sel].astype(np.float64)
     pos = view.position[sel].astype(np.float64)
@@ -142,7 +150,7 @@ def rerender(photo: np.ndarray, model: HeadModel, vertices: np.ndarray, K: np.nd
         vis = shadow.visibility(pos, nrm)
     elif np.any(lighting.sun_direction):
         vis = sun_visibility(np.asarray(vertices, np.float64), model.faces.numpy(), pos, nrm, lighting.sun_direction,
-                             512)
+                             512, runtime=runtime)
     centre = -np.asarray(R, np.float64).T @ np.reshape(np.asarray(t, np.float64), 3)
     vdir = centre[None] - pos
     vdir /= np.maximum(np.linalg.norm(vdir, axis=1, keepdims=True), 1e-12)
@@ -153,7 +161,7 @@ def rerender(photo: np.ndarray, model: HeadModel, vertices: np.ndarray, K: np.nd
     mask = sel.copy()
     if not_skin is not None:
         ns = np.repeat(np.asarray(not_skin, np.float32)[..., None], 3, axis=2)
-        mask &= render_view(model, vertices, K, R, t, w, h, ns, rast=rast).albedo[..., 0] < 0.5
+        mask &= render_view(model, vertices, K, R, t, w, h, ns, rast=rast, runtime=runtime).albedo[..., 0] < 0.5
     if person_mask is not None:
         mask &= np.asarray(person_mask, np.float32) >= 0.5
     if landmarks is not None:
@@ -191,11 +199,12 @@ def _crop(img: np.ndarray, box: tuple[int, int, int, int], fill: float) -> np.nd
 def render_relit_sheet(photo_srgb: np.ndarray, model: HeadModel, vertices: np.ndarray, K: np.ndarray,
                        R: np.ndarray, t: np.ndarray, albedo: np.ndarray,
                        lights: tuple[tuple[str, np.ndarray], ...] = RELIT_LIGHTS, panel: int = 384,
-                       max_render: int = 768) -> np.ndarray:
+                       max_render: int = 768, runtime: Runtime = CPU) -> np.ndarray:
     """(panel, panel * (1 + len(lights)), 3) uint8 sRGB: the photo crop, then one render per light.
 
     Renders at the photo's camera (downscaled so the long side is at most ``max_render``) with the
-    recovered ``albedo`` (N, N, 3) linear, shaded by each light's SH (head space) times AO.
+    recovered ``albedo`` (N, N, 3) linear, shaded by each light's SH (head space) times AO. The render
+    runs on ``runtime``; the shading of its pixels is on the CPU.
     """
     h, w = photo_srgb.shape[:2]
     s = min(1.0, max_render / max(h, w))
@@ -205,7 +214,7 @@ def render_relit_sheet(photo_srgb: np.ndarray, model: HeadModel, vertices: np.nd
     Ks[0, 2] = (K[0, 2] + 0.5) * s - 0.5
     Ks[1, 2] = (K[1, 2] + 0.5) * s - 0.5
     small = cv2.resize(photo_srgb, (rw, rh), interpolation=cv2.INTER_AREA) if s < 1.0 else photo_srgb
-    view = render_view(model, vertices, Ks, R, t, rw, rh, albedo)
+    view = render_view(model, vertices, Ks, R, t, rw, rh, albedo, runtime=runtime)
     box = _crop_box(view.mask)
     panels = [cv2.resize(_crop(small, box, 0), (panel, panel), interpolation=cv2.INTER_AREA)]
     nrm = torch.from_numpy(view.normal[view.mask].astype(np.float32))[None]

@@ -24,6 +24,7 @@ import torch
 from engine.head.model import HeadModel
 from engine.render.camera import opencv_to_clip
 from engine.render.ops import interpolate, rasterize
+from engine.runtime import CPU, Runtime
 from engine.texture._arrays import ShapeError
 from engine.texture.uv_raster import rasterize_uv
 
@@ -147,7 +148,8 @@ class CameraView:
     ``face_id`` (H, W) int32: triangle index, -1 on background.
     ``edge_distance`` (H, W) float32: pixels to the nearest silhouette / depth discontinuity (> 1 cm)
     or image border; used to down-weight texels sampled near edges.
-    ``rast`` the rasterizer output ``[1, H, W, 4]`` (torch), reusable for renders at the same camera.
+    ``rast`` the rasterizer output ``[1, H, W, 4]`` (torch, on the device of the runtime that made it),
+    reusable for renders at the same camera with that runtime.
     """
 
     depth: np.ndarray
@@ -157,18 +159,19 @@ class CameraView:
 
 
 def camera_view(model: HeadModel, vertices: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray,
-                width: int, height: int, depth_jump_m: float = 0.01) -> CameraView:
-    """Rasterize the posed head (all parts) from the camera ``K, R, t`` into a ``height x width`` image."""
+                width: int, height: int, depth_jump_m: float = 0.01, runtime: Runtime = CPU) -> CameraView:
+    """Rasterize the posed head (all parts) from the camera ``K, R, t`` into a ``height x width`` image
+    (on ``runtime``'s device; the edge analysis is numpy on the CPU)."""
     v = torch.from_numpy(_check_vertices(vertices, model))
     Kt, Rt, tt = (torch.as_tensor(np.asarray(a, np.float32)) for a in (K, R, t))
     clip = opencv_to_clip(v, Kt, Rt, tt.reshape(3), width, height)[None].contiguous()
-    tri = model.faces.to(torch.int32)
+    tri = runtime.index(model.faces)
     with torch.no_grad():
-        rast, _ = rasterize(None, clip, tri, (height, width), grad_db=False)
+        rast, _ = rasterize(runtime.context(), runtime.tensor(clip), tri, (height, width), grad_db=False)
         zc = (v @ Rt.T + tt.reshape(1, 3))[:, 2:3]
-        z, _ = interpolate(zc.contiguous(), rast, tri)
-    fid = rast[0, ..., 3].numpy().astype(np.int64) - 1
-    depth = np.where(fid >= 0, z[0, ..., 0].numpy(), np.inf).astype(np.float32)
+        z, _ = interpolate(runtime.tensor(zc.contiguous()), rast, tri, backend=runtime.backend)
+    fid = runtime.host(rast[0, ..., 3]).numpy().astype(np.int64) - 1
+    depth = np.where(fid >= 0, runtime.host(z[0, ..., 0]).numpy(), np.inf).astype(np.float32)
     # Edges: background, depth jumps (occluding contours such as the nose over the far cheek), border.
     finite = np.where(np.isfinite(depth), depth, 1e3).astype(np.float32)
     k = np.ones((3, 3), np.uint8)
@@ -230,7 +233,8 @@ class Unwrap:
 
 def unwrap_photo(photo: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray, vertices: np.ndarray,
                  model: HeadModel, size: int, person_mask: np.ndarray | None = None,
-                 settings: UnwrapSettings = UnwrapSettings(), view: CameraView | None = None) -> Unwrap:
+                 settings: UnwrapSettings = UnwrapSettings(), view: CameraView | None = None,
+                 runtime: Runtime = CPU) -> Unwrap:
     """Sample the linear ``photo`` (H, W, 3) into the ``size x size`` atlas of the posed ``vertices``.
 
     Args:
@@ -240,7 +244,8 @@ def unwrap_photo(photo: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray,
         model: the head model (topology, UVs, regions).
         size: texture size N.
         person_mask: optional (H, W) in [0, 1]; texels sampled outside the person get weight 0.
-        view: a precomputed :func:`camera_view` (else rasterized here).
+        view: a precomputed :func:`camera_view` (else rasterized here, on ``runtime``).
+        runtime: where that render runs; the rest is numpy on the CPU.
     """
     if photo.ndim != 3 or photo.shape[2] != 3:
         raise ShapeError(f"photo must be (H, W, 3), got {tuple(photo.shape)}.")
@@ -250,7 +255,7 @@ def unwrap_photo(photo: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray,
     raster = uv_raster(model, size)
     geo = texel_geometry(raster, model, vertices)
     if view is None:
-        view = camera_view(model, vertices, K, R, t, w, h)
+        view = camera_view(model, vertices, K, R, t, w, h, runtime=runtime)
 
     cam = geo.position.astype(np.float64) @ R.T + t
     z = cam[:, 2]
