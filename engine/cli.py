@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "with json the engine also reads commands on stdin (a 'cancel' line stops it)")
     rec.add_argument("--debug", action="store_true",
                      help="print tracebacks of internal errors and MediaPipe's native log lines")
+    sub.add_parser("dataset", help="build / filter / report / pca / sample / export a UV-texture dataset from "
+                   "many photos (`ffhquv dataset --help`; docs/dataset.md)", add_help=False)
     srv = sub.add_parser("serve", help="stay loaded and run reconstructions sent as JSON lines on stdin "
                                        "(the Blender add-on's warm engine; see engine/serve.py)")
     srv.add_argument("--debug", action="store_true",
@@ -57,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Runs one command; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["dataset"]:  # its own argument parser: engine/dataset/cli.py
+        from engine.dataset.cli import main as dataset_main
+
+        return dataset_main(argv[1:])
     args = build_parser().parse_args(argv)
     from engine import native_logs
 

@@ -102,6 +102,7 @@ main() {
   .venv/bin/python -m pip install -q -r requirements.txt
   .venv/bin/python -m pip install -q --no-deps -r requirements-nodeps.txt
   .venv/bin/python -m pip install -q -r requirements-bench.txt
+  .venv/bin/python -m pip install -q -r requirements-dataset.txt
   # -qq: setuptools' informational "Editable installation" banner is not a warning; errors still show.
   .venv/bin/python -m pip install -qq --no-deps -e .
 
