@@ -100,9 +100,10 @@ main() {
   # torch first and pinned, so nothing else pulls a multi-GB CUDA build.
   install_torch
   .venv/bin/python -m pip install -q -r requirements.txt
-  .venv/bin/python -m pip install -q --no-deps -r requirements-nodeps.txt
   .venv/bin/python -m pip install -q -r requirements-bench.txt
   .venv/bin/python -m pip install -q -r requirements-dataset.txt
+  # Last: pip's resolver would otherwise report the deps these --no-deps packages leave out (anny's).
+  .venv/bin/python -m pip install -q --no-deps -r requirements-nodeps.txt
   # -qq: setuptools' informational "Editable installation" banner is not a warning; errors still show.
   .venv/bin/python -m pip install -qq --no-deps -e .
 
