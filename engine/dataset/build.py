@@ -73,7 +73,8 @@ def build(source: str | os.PathLike, dataset: str | os.PathLike, settings: Build
             elif workers == 0:
                 _run_inline(tasks, settings, str(root), on_row)
             else:
-                _run_pool(tasks, settings, str(root), workers, on_row)
+                with _single_threaded_children():
+                    _run_pool(tasks, settings, str(root), workers, on_row)
         finally:  # Ctrl-C / SIGTERM / an error: the rows already received are complete, keep them
             committer.flush()
         store.compact()
@@ -120,6 +121,27 @@ def _run_inline(tasks: Iterator[Task], settings: BuildSettings, root: str, on_ro
     init_worker()
     for item, digest in tasks:
         on_row(process_item(item, digest, settings, root))
+
+
+SINGLE_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+"""Native thread-pool sizes the spawned workers get (see :func:`_single_threaded_children`)."""
+
+
+@contextmanager
+def _single_threaded_children():
+    """Spawned workers read these before numpy / OpenBLAS / OpenMP start their thread pools (Ray sets the
+    same for its workers): one worker per core and one thread each, no oversubscription. The caller's
+    own environment is restored afterwards."""
+    saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
+    os.environ.update({k: "1" for k in SINGLE_THREAD_ENV})
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _run_pool(tasks: Iterator[Task], settings: BuildSettings, root: str, workers: int, on_row,

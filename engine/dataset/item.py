@@ -66,9 +66,11 @@ class BuildSettings:
 def init_worker() -> None:
     """Process-pool / Ray worker start: one torch thread (one worker per core), quiet native logs, and the
     head model, correspondence and landmark detector loaded once (they are cached per process)."""
+    import cv2
     import torch
 
     torch.set_num_threads(1)
+    cv2.setNumThreads(1)  # one worker per core: OpenCV's own pool would oversubscribe the cores
     try:
         from engine import native_logs
 
