@@ -173,6 +173,7 @@ def _measure(rec) -> dict[str, Any]:
         "confidence_share": share("confidence", lambda c: c > 0.5),
         "shadow_share": share("sun_visibility", lambda v: v < 0.5, seen),
         "occlusion_share": share("dropped", lambda d: d.astype(bool), face),
+        **{k: _f(metrics.get(k)) for k in ("deep_shade_share", "overexposed_share", "occluded_share", "unseen_share")},
         "skin_L": lab[0], "skin_a": lab[1], "skin_b": lab[2],
         "expression_l2": float(np.linalg.norm(np.asarray(fit.expression, np.float64))),
         "warnings_json": json.dumps(list(rec.warnings)),
