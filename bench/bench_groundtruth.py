@@ -39,9 +39,9 @@ def _read_rgb(path: Path) -> np.ndarray:
 
 
 def _read_linear(path: Path) -> np.ndarray:
-    from bench.groundtruth.albedos import srgb_to_linear
+    from bench.groundtruth.perturb import decode_srgb8
 
-    return srgb_to_linear(_read_rgb(path) / 255.0).astype(np.float32)
+    return decode_srgb8(_read_rgb(path)).astype(np.float32)
 
 
 def _model_parts() -> dict[str, np.ndarray]:
@@ -100,13 +100,14 @@ def _run_all(folders: list[Path], out_dir: Path, log) -> tuple[list[dict], dict]
             rows.append({"id": scene["id"], "klass": scene["lighting"]["klass"], "failed": str(err)})
             continue
         out.save(out_dir / "runs" / scene["id"])
+        seen = seen_face_skin(lay, scene, truth_verts)
         row = {"id": scene["id"], "head": scene["head"]["name"], "view": scene["view"]["name"],
                "lighting": scene["lighting"]["name"], "klass": scene["lighting"]["klass"],
-               "warnings": out.warnings, **score_render(out, truth, truth_verts, scene, lay, parts)}
+               "warnings": out.warnings, **score_render(out, truth, truth_verts, scene, lay, parts, seen)}
         rows.append(row)
         head = per_head.setdefault(scene["head"]["name"], {"albedos": {}, "seen": None, "runs": []})
         head["albedos"][scene["lighting"]["name"]] = out.albedo
-        head["seen"] = seen_face_skin(lay, scene, truth_verts)
+        head["seen"] = seen
         head["runs"].append((folder, scene, out))
         log(f"[{i + 1}/{len(folders)}] {scene['id']}: dE seen {row['de_seen']:.1f}, tone {row['tone_de']:.1f}, "
             f"BS {row['bs_both_seen']:.1f}, geom face {row['geom_face_mm']:.2f} mm "

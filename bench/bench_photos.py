@@ -47,14 +47,15 @@ def _seen(out: EngineOutput, size: tuple[int, int]) -> np.ndarray:
     return out.from_photo & view.visible & lay.face_skin
 
 
-def _bs(out: EngineOutput, size: tuple[int, int]) -> M.BSResult:
+def _bs(out: EngineOutput, seen: np.ndarray) -> M.BSResult:
     lay = layout(TEXTURE_SIZE)
-    return M.bs_error(out.albedo, lay.mirror_rowcol, _seen(out, size), lay.face_skin)
+    return M.bs_error(out.albedo, lay.mirror_rowcol, seen, lay.face_skin)
 
 
-def _perturbed(name: str, rgb: np.ndarray, folder: Path) -> dict[str, float]:
-    """ΔE00 between the albedo of the photo and of each perturbed copy, on face skin seen in both."""
-    base = run_engine(folder / "original.png")
+def _perturbed(name: str, rgb: np.ndarray, folder: Path, base: EngineOutput, base_seen: np.ndarray
+               ) -> dict[str, float]:
+    """ΔE00 between the albedo of the photo (``base``, seen on ``base_seen``) and of each perturbed copy,
+    on face skin seen in both."""
     size = (rgb.shape[1], rgb.shape[0])
     res = {}
     for label, fn in PERTURBATIONS:
@@ -66,7 +67,7 @@ def _perturbed(name: str, rgb: np.ndarray, folder: Path) -> dict[str, float]:
             res[label] = float("nan")
             print(f"  {name} {label}: engine failed: {err}")
             continue
-        mask = _seen(base, size) & _seen(other, size)
+        mask = base_seen & _seen(other, size)
         res[label] = M.albedo_delta_e(other.albedo, base.albedo, mask).mean if mask.sum() > 100 else float("nan")
     return res
 
@@ -106,9 +107,10 @@ def run(out_dir: Path, names: tuple[str, ...], identity: bool = True) -> dict:
         folder.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(folder / "original.png"), rgb[..., ::-1])
         out = run_engine(folder / "original.png")
-        bs = _bs(out, (rgb.shape[1], rgb.shape[0]))
+        seen = _seen(out, (rgb.shape[1], rgb.shape[0]))
+        bs = _bs(out, seen)
         row = {"bs_both_seen": bs.error, "bs_counted_share": bs.counted_share, "filled_share": bs.filled_share,
-               "warnings": out.warnings, "perturbation_de": _perturbed(name, rgb, folder)}
+               "warnings": out.warnings, "perturbation_de": _perturbed(name, rgb, folder, out, seen)}
         row["identity_photo_render"] = _identity(name, out, rgb, folder / "run") if identity else float("nan")
         row["seconds"] = time.perf_counter() - t0
         rows[name] = row

@@ -25,10 +25,11 @@ import numpy as np
 from skimage import color as skcolor
 
 from bench.groundtruth.layout import Layout, layout
+from bench.groundtruth.perturb import linear_to_srgb, srgb_to_linear
 from bench.groundtruth.visibility import texel_view
 
 __all__ = ["RawUnwrap", "ToneVariant", "ALBEDO_SPECS", "GLASSES", "raw_unwrap", "push_pull_fill", "apply_tone",
-           "ground_truth_albedo", "srgb_to_linear", "linear_to_srgb"]
+           "ground_truth_albedo"]
 
 OVAL_MARGIN = 0.04
 """The face oval polygon is shrunk by this fraction of the face size (no hair or background)."""
@@ -42,16 +43,6 @@ FILL_FADE_AT_1024 = 40.0
 """UV distance (texels at 1024²) over which the fill fades to the median seen skin colour."""
 GLASSES_BAND_AT_1024 = 28
 """For photos with glasses: texels this close to the eye regions are not unwrapped (rims)."""
-
-
-def srgb_to_linear(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, np.float64)
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
-
-
-def linear_to_srgb(x: np.ndarray) -> np.ndarray:
-    x = np.clip(np.asarray(x, np.float64), 0.0, 1.0)
-    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1.0 / 2.4) - 0.055)
 
 
 @dataclass(frozen=True)
@@ -161,7 +152,7 @@ class ToneVariant:
 
 
 def _to_lab(lin: np.ndarray) -> np.ndarray:
-    return skcolor.rgb2lab(linear_to_srgb(lin))
+    return skcolor.rgb2lab(linear_to_srgb(np.clip(lin, 0.0, 1.0)))
 
 
 def _from_lab(lab: np.ndarray) -> np.ndarray:

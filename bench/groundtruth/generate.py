@@ -32,6 +32,7 @@ import cv2  # noqa: E402
 from bench.groundtruth import albedos as gt_albedos  # noqa: E402
 from bench.groundtruth.heads import make_head, mesh_arrays, true_landmarks_3d  # noqa: E402
 from bench.groundtruth.layout import layout  # noqa: E402
+from bench.groundtruth.perturb import encode_srgb8, luminance  # noqa: E402
 from bench.groundtruth.scenes import Scene, camera, scenes  # noqa: E402
 from bench.groundtruth.surface import spec_rough_map  # noqa: E402
 
@@ -59,8 +60,7 @@ def _photo_path(source: str) -> Path:
 
 
 def _write_srgb(path: Path, linear: np.ndarray) -> None:
-    srgb = gt_albedos.linear_to_srgb(linear)
-    cv2.imwrite(str(path), (srgb[..., ::-1] * 255 + 0.5).astype(np.uint8))
+    cv2.imwrite(str(path), encode_srgb8(linear)[..., ::-1])
 
 
 def _albedos(cache: Path, names: set[str]) -> None:
@@ -137,15 +137,11 @@ def _render(jobs: list[dict], cache: Path) -> None:
         raise SystemExit(f"Cycles batch failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
 
 
-def _luminance(img: np.ndarray) -> np.ndarray:
-    return img @ np.array([0.2126, 0.7152, 0.0722])
-
-
 def _expose(folder: Path, ev: float) -> float:
     """photo.png from render.exr: centre-weighted metering to METER_TARGET, then ``ev``; returns the gain."""
     lin = cv2.imread(str(folder / "render.exr"), cv2.IMREAD_UNCHANGED)[..., :3][..., ::-1].astype(np.float64)
     head = cv2.imread(str(folder / "mask_head.png"), cv2.IMREAD_GRAYSCALE) > 127
-    lum = _luminance(np.clip(lin, 0.0, None))
+    lum = luminance(np.clip(lin, 0.0, None))
     metered = METER_HEAD_WEIGHT * lum[head].mean() + (1.0 - METER_HEAD_WEIGHT) * lum.mean()
     gain = METER_TARGET / max(metered, 1e-6) * 2.0 ** ev
     _write_srgb(folder / "photo.png", np.clip(lin * gain, 0.0, 1.0))

@@ -19,6 +19,7 @@ import numpy as np
 os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
 import cv2  # noqa: E402
 
+from bench.groundtruth.perturb import encode_srgb8, luminance  # noqa: E402
 from bench.groundtruth.scenes import View, camera  # noqa: E402
 
 __all__ = ["RenderJob", "render_jobs", "exposed_srgb", "identity_between", "VIEW_PAIR", "NEUTRAL_LIGHT",
@@ -104,11 +105,9 @@ def exposed_srgb(folder: Path, gain: float | None) -> np.ndarray:
     lin = cv2.imread(str(folder / "render.exr"), cv2.IMREAD_UNCHANGED)[..., :3][..., ::-1].astype(np.float64)
     if gain is None:
         head = cv2.imread(str(folder / "mask_head.png"), cv2.IMREAD_GRAYSCALE) > 127
-        lum = lin @ np.array([0.2126, 0.7152, 0.0722])
+        lum = luminance(lin)
         gain = NEUTRAL_TARGET / max(float(lum[head].mean()) if head.any() else float(lum.mean()), 1e-6)
-    x = np.clip(lin * gain, 0.0, 1.0)
-    srgb = np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
-    return (srgb * 255 + 0.5).astype(np.uint8)
+    return encode_srgb8(lin * gain)
 
 
 def _box(points: np.ndarray | None, scale: float = 1.0) -> tuple[int, int, int, int] | None:

@@ -25,6 +25,8 @@ import numpy as np
 from scipy.spatial import cKDTree
 from skimage.color import deltaE_ciede2000, rgb2lab
 
+from bench.groundtruth import perturb
+
 __all__ = [
     "MetricInputError",
     "DeltaEStats",
@@ -160,8 +162,7 @@ def linear_to_srgb(rgb_linear: np.ndarray) -> np.ndarray:
 
     Inputs are clipped to [0, 1] first.
     """
-    x = np.clip(np.asarray(rgb_linear, np.float64), 0.0, 1.0)
-    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1.0 / 2.4) - 0.055)
+    return perturb.linear_to_srgb(np.clip(np.asarray(rgb_linear, np.float64), 0.0, 1.0))
 
 
 def linear_to_lab(rgb_linear: np.ndarray) -> np.ndarray:

@@ -41,6 +41,15 @@ def linear_to_srgb(v: np.ndarray) -> np.ndarray:
                     1.055 * np.maximum(v, 0.0031308) ** (1.0 / 2.4) - 0.055)
 
 
+REC709_LUMA = np.array([0.2126, 0.7152, 0.0722])
+"""Relative luminance weights of linear sRGB-primaries RGB."""
+
+
+def luminance(linear: np.ndarray) -> np.ndarray:
+    """``[..., 3]`` linear RGB -> ``[...]`` relative luminance (float64)."""
+    return np.asarray(linear, np.float64) @ REC709_LUMA
+
+
 def decode_srgb8(rgb_uint8: np.ndarray) -> np.ndarray:
     """8-bit sRGB codes -> linear light in [0, 1] (float64)."""
     arr = np.asarray(rgb_uint8)

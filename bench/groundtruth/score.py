@@ -6,7 +6,6 @@ except the whole-face ΔE, which deliberately includes the unseen part (the trut
 """
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 
 import numpy as np
@@ -59,12 +58,12 @@ def _landmarks(out: EngineOutput, scene: dict, inner: np.ndarray) -> dict[str, f
 
 
 def score_render(out: EngineOutput, truth_albedo: np.ndarray, truth_vertices: np.ndarray, scene: dict,
-                 lay: Layout, model_parts: dict[str, np.ndarray]) -> dict[str, float]:
+                 lay: Layout, model_parts: dict[str, np.ndarray], seen: np.ndarray) -> dict[str, float]:
     """Every per-render figure of :data:`METRIC_KEYS` but the identity (added by the caller).
 
     ``model_parts``: ``template`` (V, 3) unfitted head, ``face_vertices`` / ``skin_vertices`` (V,)
-    bool, ``inner_landmarks`` (478,) bool (not the face oval)."""
-    seen = seen_face_skin(lay, scene, truth_vertices)
+    bool, ``inner_landmarks`` (478,) bool (not the face oval); ``seen`` (N, N) bool the face skin the
+    true camera saw (:func:`seen_face_skin`)."""
     de = M.albedo_delta_e(out.albedo, truth_albedo, seen)
     whole = M.albedo_delta_e(out.albedo, truth_albedo, lay.face & lay.covered)
     bs = M.bs_error(out.albedo, lay.mirror_rowcol, out.from_photo & seen, lay.face_skin)
@@ -114,8 +113,4 @@ def pairwise_summary(pairs_by_head: dict[str, dict[str, float]], klass_of: dict[
             for k in {klass_of[a], klass_of[b]}:
                 groups[k].append(v)
     return {k: M.summarise(v) for k, v in groups.items()}
-
-
-def finite(x: float) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(x)
 

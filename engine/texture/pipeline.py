@@ -247,7 +247,8 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
     # No real surface reflects less than ~1-2%; a black texel (the template's mouth lining after the
     # colour match) would also read as a hole when the texture is mip-mapped.
     final = np.maximum(final, ALBEDO_FLOOR)
-    if _is_grey(photo):
+    grey = _is_grey(photo)
+    if grey:
         # A black-and-white photo has no skin colour to give: the completed albedo stays grey rather
         # than mixing the grey face with the template's colours (lips, ears, neck, scalp).
         final = _grey(final)
@@ -265,7 +266,7 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
     metrics = _metrics(unwrap, delit.albedo, delit.confidence, done, mirror.rowcol, mirror.index, model)
     metrics.update({f"delight_{k}": float(v) for k, v in delit.info.items()})
     diag = diagnose(delit.albedo, delit.shading, unwrap.weight, unwrap.saturated, masks.hair,
-                    _regions(unwrap, model, ("face",)) & (unwrap.part == 0), unwrap.position, _is_grey(photo),
+                    _regions(unwrap, model, ("face",)) & (unwrap.part == 0), unwrap.position, grey,
                     settings.diagnostics)
     metrics.update(diag.shares)
     if settings.rerender:
