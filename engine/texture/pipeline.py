@@ -30,10 +30,33 @@ import numpy as np
 from engine.head.model import HeadModel
 from engine.runtime import CPU, Runtime
 from engine.texture._arrays import ShapeError
+from engine.texture.calibrate import (
+    Calibration,
+    CalibrationSettings,
+    ScleraSample,
+    apply_gain,
+    calibrate_gain,
+    calibration_warnings,
+    clipped_share,
+    eye_centres_px,
+    sclera_colour,
+    sclera_pixels,
+    sclera_shading,
+)
 from engine.texture.color import luminance, match_color_stats, skin_stats
 from engine.texture.complete import Completed, complete, mirror_lookup
-from engine.texture.correct import CorrectSettings, correct, correction_masks, skin_reference_mask
-from engine.texture.delight import DelightSettings, delight
+from engine.texture.correct import (
+    CorrectSettings,
+    correct,
+    correction_masks,
+    skin_reference_mask,
+)
+from engine.texture.delight import (
+    DelightSettings,
+    delight,
+    template_ambient_occlusion,
+    texel_ambient_occlusion,
+)
 from engine.texture.diagnostics import DiagnosticSettings, diagnose
 from engine.texture.maps import albedo_srgb8, eye_color, normal_map, roughness_map
 from engine.texture.metrics import brightness_symmetry_error
@@ -41,7 +64,7 @@ from engine.texture.relight import render_relit_sheet, rerender
 from engine.texture.template import load_template_albedo
 from engine.texture.unwrap import Unwrap, camera_view, unwrap_photo
 
-__all__ = ["TextureInputs", "TextureResult", "TextureSettings", "build_texture", "ProgressFn"]
+__all__ = ["ProgressFn", "TextureInputs", "TextureResult", "TextureSettings", "build_texture"]
 
 ProgressFn = Callable[[str, float, str], None]
 
@@ -110,6 +133,7 @@ class TextureSettings:
     """Per-stage settings and optional outputs."""
 
     delight: DelightSettings = DelightSettings()
+    calibrate: CalibrationSettings = CalibrationSettings()
     correct: CorrectSettings = CorrectSettings()
     diagnostics: DiagnosticSettings = DiagnosticSettings()
     relit_sheet: bool = True
@@ -222,6 +246,10 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
 
     report("texture", 0.2, "estimating the lighting and de-lighting")
     delit = delight(unwrap, model, verts, mirror_index=mirror.index, settings=settings.delight, runtime=runtime)
+    cam_dir = -R.T @ t
+    cam_dir = cam_dir / max(np.linalg.norm(cam_dir), 1e-9)
+    calib = _calibration(photo, lms, delit, unwrap, model, verts, (K, R, t), settings.calibrate, runtime)
+    delit = apply_gain(delit, calib.gain)
     lap("delight")
 
     report("texture", 0.45, "correcting eyes, mouth, nostrils and hair")
@@ -258,13 +286,13 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
     albedo_srgb = albedo_srgb8(final)
     normal = normal_map(n)
     rough = roughness_map(n)
-    cam_dir = -R.T @ t
-    eye = eye_color(photo, lms, delit.lighting, cam_dir / max(np.linalg.norm(cam_dir), 1e-9))
+    eye = eye_color(photo, lms, delit.lighting, cam_dir)
     lap("maps")
 
     report("texture", 0.88, "measuring")
     metrics = _metrics(unwrap, delit.albedo, delit.confidence, done, mirror.rowcol, mirror.index, model)
     metrics.update({f"delight_{k}": float(v) for k, v in delit.info.items()})
+    metrics.update({f"calibration_{k}": float(v) for k, v in calib.info.items()})
     diag = diagnose(delit.albedo, delit.shading, unwrap.weight, unwrap.saturated, masks.hair,
                     _regions(unwrap, model, ("face",)) & (unwrap.part == 0), unwrap.position, grey,
                     settings.diagnostics)
@@ -318,8 +346,39 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
         debug=debug,
         relit_sheet=sheet,
         confidence=_confidence8(conf_c, done, n),
-        warnings=diag.warnings,
+        warnings=diag.warnings + calibration_warnings(calib),
     )
+
+
+def _calibration(photo: np.ndarray, lms: np.ndarray | None, delit, unwrap, model: HeadModel, verts: np.ndarray,
+                 camera: tuple[np.ndarray, np.ndarray, np.ndarray], settings: CalibrationSettings,
+                 runtime: Runtime = CPU) -> Calibration:
+    """Exposure and light colour (:mod:`.calibrate`) from the sclera and the de-lit face skin."""
+    skin = _regions(unwrap, model, ("face",)) & (delit.confidence > 0.5) & ~delit.outliers
+    skin_rgb = delit.albedo[skin].mean(0).astype(np.float64) if skin.sum() > 100 else np.full(3, 0.3)
+    eyes = [] if lms is None else _sclera_samples(photo, lms, delit, unwrap, model, verts, camera, settings, runtime)
+    return calibrate_gain(skin_rgb, eyes, settings, grey=_is_grey(photo))
+
+
+def _sclera_samples(photo: np.ndarray, lms: np.ndarray, delit, unwrap, model: HeadModel, verts: np.ndarray,
+                    camera: tuple[np.ndarray, np.ndarray, np.ndarray], settings: CalibrationSettings,
+                    runtime: Runtime = CPU) -> list[ScleraSample]:
+    """Each eye's sclera colour in the photo beside the shading of the eyeball it belongs to (the
+    fitted eyeball whose centre projects nearer the iris)."""
+    K, R, t = camera
+    centres = eye_centres_px(model, verts, K, R, t)
+    vertex_ao = template_ambient_occlusion(model, runtime)
+    lid_ao = texel_ambient_occlusion(model, unwrap.color.shape[0], vertex_ao)
+    out = []
+    for iris, px in sclera_pixels(photo, lms, settings):
+        colour = sclera_colour(px, settings)
+        if colour is None:
+            continue
+        part = min(centres, key=lambda p: float(np.linalg.norm(centres[p] - iris)))
+        shade = sclera_shading(delit, unwrap, model, verts, -R.T @ t, part, vertex_ao, lid_ao, settings)
+        if shade is not None:
+            out.append(ScleraSample(colour, shade, len(px), clipped_share(px, settings)))
+    return out
 
 
 def _confidence8(confidence: np.ndarray, done: Completed, n: int) -> np.ndarray:

@@ -1,0 +1,385 @@
+"""Colour constancy for the de-lit albedo: the photo's exposure and illuminant colour.
+
+De-lighting (:mod:`engine.texture.delight`) recovers the albedo only up to one unknown gain per
+channel ``k`` (``albedo_delit = k * albedo``): exposure times white balance times the light's
+colour. It normalises the lighting so that a white face-shaped object would average 1.0, which is
+what a well exposed, white-balanced photo of a mid-tone face gives; real photos break that all the
+time (a dark, low-key photo of light skin gives a dark albedo; an amber key gives orange skin).
+
+Two cues fix ``k``:
+
+1. **The sclera.** The eye whites are a bright, near-neutral tissue in every person
+   (:attr:`CalibrationSettings.sclera_albedo`). Their pixels in the photo (inside the lid contour,
+   outside the iris, away from the lids), divided by the estimated shading of a surface facing the
+   camera, measure ``k * sclera_albedo`` directly: exposure and light colour at once.
+2. **A skin prior.** Whatever the light, de-lit skin must be human skin: its mean colour lies in a
+   region of CIELAB spanned by melanin and haemoglobin (lightness 25-80, hue angle 25-75 degrees,
+   chroma 6-35; Chardon et al. 1991's ITA classes from very light to dark, and the skin-colour
+   gamut of Xiao et al. 2017's 3D skin-colour survey). It decides where the sclera cannot be used
+   (closed eyes, tiny or occluded eyes, glasses) and bounds it where it can: a gain that would put
+   the skin outside the region is moved back to its edge.
+
+Everything is a per-channel gain applied to the albedo and its inverse to the lighting, so the
+re-rendered photo is unchanged.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import cv2
+import numpy as np
+
+from engine.landmarks import (
+    LEFT_EYE,
+    LEFT_IRIS,
+    LEFT_IRIS_CENTRE,
+    RIGHT_EYE,
+    RIGHT_IRIS,
+    RIGHT_IRIS_CENTRE,
+)
+from engine.texture.color import lab_to_linear_rgb, linear_rgb_to_lab, luminance
+
+__all__ = [
+    "Calibration",
+    "CalibrationSettings",
+    "ScleraSample",
+    "apply_gain",
+    "calibrate_gain", "calibration_warnings", "clipped_share",
+    "eye_centres_px",
+    "eye_sclera_mask",
+    "sclera_colour",
+    "sclera_pixels",
+    "sclera_shading",
+    "skin_locus_gain",
+]
+
+
+@dataclass(frozen=True)
+class CalibrationSettings:
+    """Physical priors and thresholds of the exposure / light-colour estimate.
+
+    ``sclera_albedo``: linear RGB diffuse reflectance assumed for the eye whites (bright,
+    slightly yellow). ``sclera_facing``: eyeball vertices whose normal's cosine to the camera lies
+    in this range carry the visible sclera's ambient occlusion (the cornea is above it).
+    ``lid_radius`` (metres) / ``lid_weight`` / ``min_lid_texels``: the seen lid and socket texels
+    around an eyeball whose shading the sclera shares. ``iris_margin``: sclera pixels lie beyond this multiple of the iris radius;
+    ``skin_ring``: the skin around the eye, within this fraction of the eye opening's height outside
+    the lid contour, gives the skin's saturation; ``sclera_saturation``: sclera pixels are less
+    saturated than it by at least this much (saturation 1 - min/max). ``sclera_quantiles``: luminance band of the sclera pixels
+    used (drops catch-lights above). ``grey_sclera_quantile``: in a black-and-white photo, the
+    brightest candidates above this quantile are the sclera. ``min_sclera_pixels``: fewer usable pixels and the sclera is not used.
+    ``skin_l`` / ``skin_hue`` / ``skin_chroma``: the skin region (CIELAB lightness, hue angle in
+    degrees, chroma) the mean face colour must lie in. ``prior_l`` / ``prior_hue`` / ``prior_chroma``:
+    where the mean skin goes when the sclera cannot be used (the region's centre). ``max_gain_ev``:
+    largest exposure change (EV) either cue may apply. ``min_sclera_shading``: an eye whose estimated
+    shading is below this (in deep shadow) is not used. ``clipped``: a linear photo value at or
+    above this is clipped; an eye with more than ``max_clipped_share`` of its sclera pixels clipped
+    only bounds the exposure from below.
+    """
+
+    sclera_albedo: tuple[float, float, float] = (0.70, 0.68, 0.63)
+    sclera_facing: tuple[float, float] = (0.5, 0.93)
+    lid_radius: float = 0.025
+    lid_weight: float = 0.2
+    min_lid_texels: int = 20
+    iris_margin: float = 1.05
+    skin_ring: float = 0.6
+    sclera_saturation: float = 0.1
+    sclera_quantiles: tuple[float, float] = (0.0, 0.95)
+    min_sclera_pixels: int = 12
+    grey_sclera_quantile: float = 0.7
+    skin_l: tuple[float, float] = (25.0, 80.0)
+    skin_hue: tuple[float, float] = (25.0, 75.0)
+    skin_chroma: tuple[float, float] = (6.0, 35.0)
+    prior_l: float = 58.0
+    prior_hue: float = 52.0
+    prior_chroma: float = 19.0
+    max_gain_ev: float = 6.0
+    min_sclera_shading: float = 0.05
+    clipped: float = 0.98
+    max_clipped_share: float = 0.25
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """``gain`` (3,): the per-channel factor the de-lit albedo is divided by (``k`` above);
+    ``source``: ``sclera`` or ``skin`` (the prior, no usable eye), with ``+clipped`` when an
+    over-exposed eye raised it and ``+skin`` when the skin region moved it back, or ``none``; ``info``: figures for ``params.json``."""
+
+    gain: np.ndarray
+    source: str
+    info: dict[str, float] = field(default_factory=dict)
+
+
+def _saturation(px: np.ndarray) -> np.ndarray:
+    mx = px.max(-1)
+    return 1.0 - px.min(-1) / np.maximum(mx, 1e-6)
+
+
+def _eye_sclera(photo: np.ndarray, lm: np.ndarray, lid: tuple[int, ...], centre: int, ring: tuple[int, ...],
+                settings: CalibrationSettings) -> np.ndarray:
+    """(M, 3) pixels of one eye's visible sclera (see :func:`eye_sclera_mask`)."""
+    found = eye_sclera_mask(photo, lm, lid, centre, ring, settings)
+    if found is None:
+        return np.zeros((0, 3), np.float32)
+    (y0, x0), mask = found
+    return photo[y0:y0 + mask.shape[0], x0:x0 + mask.shape[1]][mask].astype(np.float32)
+
+
+def eye_sclera_mask(photo: np.ndarray, lm: np.ndarray, lid: tuple[int, ...], centre: int, ring: tuple[int, ...],
+                    settings: CalibrationSettings) -> tuple[tuple[int, int], np.ndarray] | None:
+    """((row, col) of the crop's corner, (h, w) bool mask) of one eye's visible sclera, or None.
+
+    Candidates lie inside the lid contour and outside the iris; of those, the sclera is what is
+    clearly less saturated than the skin around the eye (whatever the light's colour, skin stays
+    more saturated than the eye white) and brighter than the candidates' median (lashes, lid
+    shadow and the iris's rim are darker)."""
+    h, w = photo.shape[:2]
+    poly = lm[list(lid)]
+    c = lm[centre]
+    r = float(np.mean(np.linalg.norm(lm[list(ring)] - c, axis=1)))
+    height = float(np.ptp(poly[:, 1]))
+    pad = int(np.ceil(settings.skin_ring * max(height, 1.0))) + 2
+    x0, y0 = np.floor(poly.min(0)).astype(int) - pad
+    x1, y1 = np.ceil(poly.max(0)).astype(int) + pad + 1
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if not np.isfinite(r) or r < 1.5 or height < 3.0 or x1 - x0 < 5 or y1 - y0 < 5:
+        return None
+    inside = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(inside, [np.round((poly - [x0, y0]) * 4).astype(np.int32)], 1, shift=2)
+    k = 2 * int(np.ceil(settings.skin_ring * height)) + 1
+    around = (cv2.dilate(inside, np.ones((k, k), np.uint8)) > 0) & (inside == 0)
+    crop = photo[y0:y1, x0:x1].astype(np.float32)
+    yy, xx = np.mgrid[y0:y1, x0:x1]
+    cand = (inside > 0) & (np.hypot(xx - c[0], yy - c[1]) > settings.iris_margin * r)
+    if cand.sum() < settings.min_sclera_pixels or around.sum() < 10:
+        return None
+    s_skin = float(np.median(_saturation(crop[around])))
+    lum = luminance(crop)
+    mask = cand & (lum > np.median(lum[cand]))
+    if s_skin > settings.sclera_saturation:  # a colour photo: the eye white is the unsaturated part
+        mask &= _saturation(crop) < s_skin - settings.sclera_saturation
+    else:  # black and white: only brightness tells
+        mask &= lum > np.quantile(lum[cand], settings.grey_sclera_quantile)
+    return (y0, x0), mask
+
+
+def sclera_pixels(photo: np.ndarray, landmarks: np.ndarray, settings: CalibrationSettings = CalibrationSettings()
+                  ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per eye (person's left, then right): (iris centre (2,) x, y pixels, (M, 3) linear pixels of the
+    visible sclera) in ``photo`` (H, W, 3), from 478 landmarks (x, y)."""
+    lm = np.asarray(landmarks, np.float64)
+    return [(lm[c], _eye_sclera(photo, lm, lid, c, ring, settings))
+            for lid, c, ring in ((LEFT_EYE, LEFT_IRIS_CENTRE, LEFT_IRIS), (RIGHT_EYE, RIGHT_IRIS_CENTRE, RIGHT_IRIS))]
+
+
+def clipped_share(px: np.ndarray, settings: CalibrationSettings) -> float:
+    """Share of the pixels (M, 3) with a channel at the photo's white point (clipped)."""
+    return float(np.mean(px.max(-1) >= settings.clipped)) if len(px) else 0.0
+
+
+def sclera_colour(px: np.ndarray, settings: CalibrationSettings) -> np.ndarray | None:
+    """Mean linear colour (3,) of the sclera pixels in the luminance band, None when too few."""
+    if len(px) < settings.min_sclera_pixels:
+        return None
+    lum = luminance(px)
+    lo, hi = np.quantile(lum, settings.sclera_quantiles)
+    band = px[(lum >= lo) & (lum <= hi)]
+    if len(band) < settings.min_sclera_pixels // 2 or float(luminance(band.mean(0))) <= 1e-4:
+        return None
+    return band.mean(0).astype(np.float64)
+
+
+def _eyeball(model, vertices: np.ndarray, part: str) -> tuple[np.ndarray, np.ndarray]:
+    """(vertex indices, centre (3,)) of one fitted eyeball (model part ``eye_l`` / ``eye_r``)."""
+    idx = np.unique(model.faces.numpy()[model.face_part.numpy() == model.part_id(part)])
+    return idx, np.asarray(vertices, np.float64)[idx].mean(0)
+
+
+def _sclera_ao(model, vertices: np.ndarray, idx: np.ndarray, toward: np.ndarray, vertex_ao: np.ndarray,
+               settings: CalibrationSettings) -> float:
+    """Median template ambient occlusion of the eyeball vertices ``idx`` beside the cornea that
+    face ``toward`` (3,) unit (the lids and brow shade the eye white; about 0.7 on the template)."""
+    from engine.texture.unwrap import vertex_normals
+
+    n = vertex_normals(np.asarray(vertices, np.float64), model.faces.numpy())[idx]
+    cos = n @ toward
+    sel = (cos > settings.sclera_facing[0]) & (cos < settings.sclera_facing[1])
+    ao = vertex_ao[idx]
+    return float(np.median(ao[sel] if sel.any() else ao))
+
+
+def sclera_shading(delit, unwrap, model, vertices: np.ndarray, camera_centre: np.ndarray, part: str,
+                   vertex_ao: np.ndarray, lid_ao: np.ndarray, settings: CalibrationSettings = CalibrationSettings()
+                   ) -> np.ndarray | None:
+    """(3,) the estimated shading of one eye's visible sclera (model part ``part``), or None.
+
+    The de-lighting's shading of the seen lid and socket skin around that eye (``delit.shading``
+    over ``unwrap``'s texels within :attr:`CalibrationSettings.lid_radius` of the eyeball's centre)
+    is the light that reaches the eye: the same light, the same cast shadows, fitted to the very
+    pixels around it. The sclera sits deeper: the shading is scaled by the ratio of the eyeball's
+    ambient occlusion (``vertex_ao`` (V,), the template's) to those texels' (``lid_ao`` (N, N), the same
+    per texel). Median per
+    channel (a lash or a crease does not move it)."""
+    idx, centre = _eyeball(model, vertices, part)
+    view = np.asarray(camera_centre, np.float64) - centre
+    view /= max(float(np.linalg.norm(view)), 1e-9)
+    lids = np.isin(unwrap.region, [model.region_id(r) for r in ("eyelids", "eye_socket")])
+    near = (lids & (unwrap.weight > settings.lid_weight)
+            & (np.linalg.norm(unwrap.position - centre, axis=-1) < settings.lid_radius))
+    if near.sum() < settings.min_lid_texels:
+        return None
+    ratio = _sclera_ao(model, vertices, idx, view, vertex_ao, settings) / max(float(np.median(lid_ao[near])), 1e-3)
+    return np.median(delit.shading[near], axis=0).astype(np.float64) * min(ratio, 1.0)
+
+
+def eye_centres_px(model, vertices: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray
+                   ) -> dict[str, np.ndarray]:
+    """{part: (2,) pixel} where each fitted eyeball's centre projects (``pixel = K (R X + t)``)."""
+    out = {}
+    for part in ("eye_l", "eye_r"):
+        _, c = _eyeball(model, vertices, part)
+        p = K @ (R @ c + t)
+        out[part] = p[:2] / p[2]
+    return out
+
+
+def _lch(rgb: np.ndarray) -> tuple[float, float, float]:
+    lab = np.asarray(linear_rgb_to_lab(np.clip(rgb, 1e-6, None).astype(np.float32)[None, None]))[0, 0]
+    return float(lab[0]), float(np.degrees(np.arctan2(lab[2], lab[1]))), float(np.hypot(lab[1], lab[2]))
+
+
+def _rgb(l: float, hue: float, chroma: float) -> np.ndarray:
+    h = np.radians(hue)
+    lab = np.array([[[l, chroma * np.cos(h), chroma * np.sin(h)]]], np.float32)
+    return np.asarray(lab_to_linear_rgb(lab))[0, 0].astype(np.float64)
+
+
+def skin_locus_gain(skin_rgb: np.ndarray, settings: CalibrationSettings = CalibrationSettings(),
+                    prior: bool = False) -> np.ndarray:
+    """(3,) gain taking the mean skin colour ``skin_rgb`` (3,) linear into the skin region.
+
+    With ``prior`` the colour goes to the region's centre (the prior alone); otherwise it moves only
+    as far as the region's nearest edge (1 where it already lies inside)."""
+    l, hue, chroma = _lch(skin_rgb)
+    if prior:
+        target = (settings.prior_l, settings.prior_hue, settings.prior_chroma)
+    else:
+        target = (float(np.clip(l, *settings.skin_l)), float(np.clip(hue, *settings.skin_hue)),
+                  float(np.clip(chroma, *settings.skin_chroma)))
+        if np.allclose(target, (l, hue, chroma)):
+            return np.ones(3)
+    return _rgb(*target) / np.maximum(skin_rgb, 1e-6)
+
+
+@dataclass(frozen=True)
+class ScleraSample:
+    """One eye: ``colour`` (3,) mean linear photo colour of its sclera, ``shading`` (3,) the estimated
+    shading there, ``pixels`` how many pixels were averaged, ``clipped`` the share of them at the
+    photo's white point (an over-exposed eye: its colour is then only a lower bound)."""
+
+    colour: np.ndarray
+    shading: np.ndarray
+    pixels: int
+    clipped: float = 0.0
+
+
+def _eye_gain(e: ScleraSample, settings: CalibrationSettings) -> np.ndarray:
+    return e.colour / np.maximum(e.shading, 1e-4) / np.asarray(settings.sclera_albedo)
+
+
+def _usable(e: ScleraSample, settings: CalibrationSettings) -> bool:
+    return float(luminance(e.shading.astype(np.float32))) > settings.min_sclera_shading
+
+
+def _sclera_gain(eyes: list[ScleraSample], settings: CalibrationSettings) -> np.ndarray | None:
+    """Per-channel gain from the well-exposed eyes: each eye's colour / shading / sclera albedo,
+    averaged in log space with weights pixels x shading luminance (an eye in the shade says less)."""
+    logs, weights = [], []
+    for e in eyes:
+        if not _usable(e, settings) or e.clipped > settings.max_clipped_share:
+            continue
+        logs.append(np.log(np.maximum(_eye_gain(e, settings), 1e-6)))
+        weights.append(e.pixels * float(luminance(e.shading.astype(np.float32))))
+    if not weights:
+        return None
+    w = np.asarray(weights) / np.sum(weights)
+    return np.exp(np.sum(np.asarray(logs) * w[:, None], axis=0))
+
+
+def _clipped_bound(eyes: list[ScleraSample], settings: CalibrationSettings) -> float:
+    """Lowest luminance the gain can have: an over-exposed sclera is at least as bright as its
+    clipped pixels say (0 when no eye is clipped)."""
+    bounds = [float(luminance(_eye_gain(e, settings).astype(np.float32))) for e in eyes
+              if _usable(e, settings) and e.clipped > settings.max_clipped_share]
+    return max(bounds, default=0.0)
+
+
+def calibrate_gain(skin_rgb: np.ndarray, eyes: list[ScleraSample],
+                   settings: CalibrationSettings = CalibrationSettings(), grey: bool = False) -> Calibration:
+    """The per-channel gain ``k`` from the de-lit mean skin colour ``skin_rgb`` (3,) and the eyes
+    whose sclera was found (possibly none). A ``grey`` (black-and-white) photo has no light colour to
+    remove: only its exposure is corrected (a neutral gain)."""
+    info: dict[str, float] = {}
+    if not settings.enabled:
+        return Calibration(np.ones(3), "none", info)
+    k = _sclera_gain(eyes, settings)
+    if k is not None:
+        source = "sclera"
+        info.update({f"sclera_gain_{c}": float(k[i]) for i, c in enumerate("rgb")})
+    else:
+        k = 1.0 / skin_locus_gain(skin_rgb, settings, prior=True)
+        source = "skin"
+    floor = _clipped_bound(eyes, settings)
+    lum_k = float(luminance(k.astype(np.float32)))
+    if lum_k < floor:
+        k = k * floor / max(lum_k, 1e-9)
+        source += "+clipped"
+    bounded = 1.0 / skin_locus_gain(skin_rgb / k, settings) * k
+    if not np.allclose(bounded, k, rtol=1e-3):
+        source += "+skin" if source != "skin" else ""
+    k = _limit(bounded, settings)
+    if grey:
+        k = np.full(3, float(luminance(k.astype(np.float32))))
+    info.update({f"gain_{c}": float(k[i]) for i, c in enumerate("rgb")})
+    info.update({f"skin_{c}": float(skin_rgb[i]) for i, c in enumerate("rgb")})
+    info["sclera_eyes"] = float(len(eyes))
+    for j, e in enumerate(eyes):
+        for name, arr in (("colour", e.colour), ("shade", e.shading)):
+            info.update({f"eye{j}_{name}_{c}": float(arr[i]) for i, c in enumerate("rgb")})
+        info[f"eye{j}_pixels"] = float(e.pixels)
+        info[f"eye{j}_clipped"] = float(e.clipped)
+    info["source_sclera"] = float(source.startswith("sclera"))
+    return Calibration(k, source, info)
+
+
+def calibration_warnings(cal: Calibration) -> list[str]:
+    """One line per reason the skin tone rests on a prior rather than on the photo."""
+    out = []
+    if cal.source.startswith("skin"):
+        out.append("no eye white was visible to measure the light: the skin tone and brightness come from a "
+                   "typical-skin prior, not from the photo (check them against the person)")
+    elif cal.source.endswith("+skin"):
+        out.append("the eye whites gave an implausible skin colour: the skin tone was pulled back to the nearest "
+                   "plausible one (the light's colour or the exposure may be mis-measured)")
+    if "+clipped" in cal.source:
+        out.append("the eye whites are over-exposed: the skin brightness is only bounded by them")
+    return out
+
+
+def _limit(k: np.ndarray, settings: CalibrationSettings) -> np.ndarray:
+    """Clamp the gain's exposure (its luminance) to ±max_gain_ev, keeping its colour."""
+    lum = float(luminance(k.astype(np.float32)))
+    lim = 2.0 ** settings.max_gain_ev
+    return k * (float(np.clip(lum, 1.0 / lim, lim)) / max(lum, 1e-9))
+
+
+def apply_gain(delit, gain: np.ndarray):
+    """The :class:`~engine.texture.delight.Delit` with its albedo divided by ``gain`` (3,) and its
+    lighting and shading multiplied by it (the product, i.e. the re-rendered photo, is unchanged)."""
+    g = np.asarray(gain, np.float64)
+    light = replace(delit.lighting, sh=delit.lighting.sh * g[None], sun_rgb=delit.lighting.sun_rgb * g)
+    albedo = np.clip(delit.albedo / g.astype(np.float32), 0.0, 1.0)
+    return replace(delit, albedo=albedo.astype(np.float32), shading=(delit.shading * g.astype(np.float32)),
+                   lighting=light)

@@ -1,0 +1,152 @@
+"""Colour constancy (engine/texture/calibrate.py): the sclera and the skin prior fix exposure and the
+light's colour. Known-answer checks of the algebra, and the real astronaut photo re-exposed and
+re-white-balanced (the albedo must not follow the camera)."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from engine.texture.calibrate import (
+    CalibrationSettings,
+    ScleraSample,
+    calibrate_gain,
+    sclera_colour,
+    sclera_pixels,
+    skin_locus_gain,
+)
+from engine.texture.color import linear_rgb_to_lab, srgb_to_linear
+
+SETTINGS = CalibrationSettings()
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    return np.asarray(linear_rgb_to_lab(np.asarray(rgb, np.float32)[None, None]))[0, 0]
+
+
+def test_a_sclera_seen_under_a_known_gain_gives_that_gain() -> None:
+    k_true = np.array([1.8, 1.1, 0.6])  # a warm, bright light
+    shading = np.array([0.7, 0.7, 0.7])
+    eye = ScleraSample(k_true * shading * np.asarray(SETTINGS.sclera_albedo), shading, 200)
+    skin = k_true * np.array([0.45, 0.33, 0.26])  # a light skin seen under it
+    cal = calibrate_gain(skin, [eye, eye])
+    assert cal.source == "sclera"
+    np.testing.assert_allclose(cal.gain, k_true, rtol=1e-6)
+
+
+def test_an_eye_in_deep_shade_is_not_used() -> None:
+    good = ScleraSample(np.array([0.5, 0.5, 0.5]), np.array([1.0, 1.0, 1.0]), 100)
+    dark = ScleraSample(np.array([0.5, 0.1, 0.1]), np.array([0.01, 0.01, 0.01]), 400)
+    cal = calibrate_gain(np.array([0.3, 0.2, 0.15]), [good, dark])
+    np.testing.assert_allclose(cal.gain, 0.5 / np.asarray(SETTINGS.sclera_albedo), rtol=1e-6)
+
+
+def test_without_eyes_the_skin_goes_to_the_prior() -> None:
+    skin = np.array([0.02, 0.02, 0.03])  # a dark, bluish de-lit face: a dim, cool photo
+    cal = calibrate_gain(skin, [])
+    assert cal.source == "skin"
+    lab = _lab(skin / cal.gain)
+    assert abs(lab[0] - SETTINGS.prior_l) < 0.5
+    assert abs(np.degrees(np.arctan2(lab[2], lab[1])) - SETTINGS.prior_hue) < 0.5
+
+
+def test_the_skin_region_bounds_a_sclera_that_would_give_impossible_skin() -> None:
+    eye = ScleraSample(np.array([0.05, 0.05, 0.05]), np.ones(3), 200)  # says: a very dark photo
+    skin = np.array([0.2, 0.15, 0.12])  # ... then the skin would be far lighter than any skin
+    cal = calibrate_gain(skin, [eye])
+    assert cal.source == "sclera+skin"
+    lab = _lab(skin / cal.gain)
+    assert lab[0] == pytest.approx(SETTINGS.skin_l[1], abs=0.5)
+
+
+def test_skin_inside_the_region_is_not_moved() -> None:
+    skin = np.asarray(srgb_to_linear(np.array([0.8, 0.6, 0.5], np.float32)), np.float64)
+    np.testing.assert_allclose(skin_locus_gain(skin), 1.0)
+
+
+def test_the_astronauts_sclera_is_found() -> None:
+    from engine.images import load_photo
+    from engine.landmarks import detect_landmarks
+    from tests.photos import photo_path
+
+    loaded = load_photo(photo_path("astronaut"))
+    face = detect_landmarks(loaded)
+    photo = np.asarray(srgb_to_linear(loaded.rgb.astype(np.float32) / 255.0))
+    eyes = sclera_pixels(photo, face.points)
+    assert len(eyes) == 2
+    for _, px in eyes:
+        assert len(px) >= SETTINGS.min_sclera_pixels
+        lab = _lab(sclera_colour(px, SETTINGS))
+        assert np.hypot(lab[1], lab[2]) < 12.0  # near-neutral: eye white, not skin (chroma ~20) or iris
+        assert lab[0] > 65.0  # and bright
+
+
+@pytest.fixture(scope="module")
+def astronaut_fit(astronaut_rgb: np.ndarray):
+    from engine.api import ReconstructOptions, reconstruct
+    from tests.photos import photo_path
+
+    return reconstruct(photo_path("astronaut"), ReconstructOptions(with_texture=False))
+
+
+def _texture(rec, photo_linear: np.ndarray):
+    from engine.head.model import load_head_model
+    from engine.texture.pipeline import TextureInputs, TextureSettings, build_texture
+
+    cam = rec.fit.camera
+    inputs = TextureInputs(photo=photo_linear, K=cam.K, R=cam.R, t=cam.t, vertices=rec.fit.vertices_posed,
+                           landmarks=rec.face.points, person_mask=None, texture_size=256)
+    settings = TextureSettings(relit_sheet=False, rerender=False, debug=False)
+    return build_texture(inputs, load_head_model(), settings=settings)
+
+
+def test_the_albedo_does_not_follow_the_cameras_exposure_or_white_balance(astronaut_fit, astronaut_rgb) -> None:
+    """The same photo one stop darker, and with a warm (3200 K-like) white balance: the mean face
+    colour of the albedo moves by well under what the photo moved."""
+    photo = np.asarray(srgb_to_linear(astronaut_rgb.astype(np.float32) / 255.0), np.float32)
+    base = _texture(astronaut_fit, photo)
+    face = base.confidence > 128
+    ref = _lab(np.asarray(srgb_to_linear(base.albedo_srgb[face].astype(np.float32) / 255.0)).mean(0))
+    for gain in (np.array([0.5, 0.5, 0.5]), np.array([1.0, 0.8, 0.55])):
+        out = _texture(astronaut_fit, np.clip(photo * gain.astype(np.float32), 0.0, 1.0))
+        assert out.metrics["calibration_source_sclera"] == 1.0
+        lab = _lab(np.asarray(srgb_to_linear(out.albedo_srgb[face].astype(np.float32) / 255.0)).mean(0))
+        moved = float(np.linalg.norm(lab - ref))
+        photo_moved = float(np.linalg.norm(_lab(photo[200:300, 200:300].reshape(-1, 3).mean(0) * gain)
+                                           - _lab(photo[200:300, 200:300].reshape(-1, 3).mean(0))))
+        assert moved < 3.0, (gain, moved, photo_moved)
+
+
+def test_settings_can_turn_it_off() -> None:
+    off = replace(SETTINGS, enabled=False)
+    cal = calibrate_gain(np.array([0.1, 0.1, 0.1]), [], off)
+    np.testing.assert_array_equal(cal.gain, np.ones(3))
+
+
+def test_an_over_exposed_sclera_only_bounds_the_exposure_from_below() -> None:
+    """A clipped eye white says the photo is at least this bright; the skin prior alone would make
+    this face (mid-tone de-lit skin) lighter than that allows."""
+    from engine.texture.color import luminance
+
+    skin = np.array([0.3, 0.22, 0.17])
+    clipped = ScleraSample(np.array([1.0, 1.0, 1.0]), np.ones(3), 100, clipped=0.9)
+    prior_only = calibrate_gain(skin, [])
+    cal = calibrate_gain(skin, [clipped])
+    assert cal.source == "skin+clipped"
+    floor = float(luminance((1.0 / np.asarray(SETTINGS.sclera_albedo)).astype(np.float32)))
+    assert float(luminance(prior_only.gain.astype(np.float32))) < floor
+    assert float(luminance(cal.gain.astype(np.float32))) == pytest.approx(floor, rel=1e-4)
+
+
+def test_a_black_and_white_photo_gets_a_neutral_gain() -> None:
+    cal = calibrate_gain(np.array([0.1, 0.1, 0.1]), [], grey=True)
+    assert cal.gain[0] == cal.gain[1] == cal.gain[2]
+
+
+def test_a_prior_instead_of_a_measurement_is_said() -> None:
+    from engine.texture.calibrate import calibration_warnings
+
+    assert calibration_warnings(calibrate_gain(np.array([0.1, 0.08, 0.06]), [])) != []
+    eye = ScleraSample(np.array([0.35, 0.34, 0.32]), np.full(3, 0.5), 200)
+    assert calibration_warnings(calibrate_gain(np.array([0.2, 0.15, 0.12]), [eye])) == []
