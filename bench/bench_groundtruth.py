@@ -110,9 +110,10 @@ def _run_all(folders: list[Path], out_dir: Path, log) -> tuple[list[dict], dict]
         head["seen"] = seen
         head["runs"].append((folder, scene, out))
         log(f"[{i + 1}/{len(folders)}] {scene['id']}: dE seen {row['de_seen']:.1f}, tone {row['tone_de']:.1f}, "
-            f"BS {row['bs_both_seen']:.1f}, geom face {row['geom_face_mm']:.2f} mm "
-            f"(template {row['geom_face_template_mm']:.2f}), lm inner {100 * row['lm_inner_before_iod']:.1f}%/"
-            f"{100 * row['lm_inner_after_iod']:.1f}% IOD, {row['seconds']:.1f} s")
+            f"BS {row['bs_both_seen']:.1f}, seams {row['seam_seen_border']:.1f}/{row['seam_uv_islands']:.1f}, "
+            f"geom face {row['geom_face_mm']:.2f} mm (template {row['geom_face_template_mm']:.2f}), "
+            f"lm inner {100 * row['lm_inner_before_iod']:.1f}%/{100 * row['lm_inner_after_iod']:.1f}% IOD, "
+            f"{row['seconds']:.1f} s")
     return rows, per_head
 
 

@@ -1,5 +1,5 @@
-"""Metrics of the ground-truth benchmark: colour error (CIEDE2000), brightness symmetry, surface and
-landmark error.
+"""Metrics of the ground-truth benchmark: colour error (CIEDE2000), brightness symmetry, seams, surface
+and landmark error.
 
 This module is the yardstick: it imports nothing from ``engine/`` (numpy, scipy, scikit-image and
 OpenCV only), so a bug in the engine cannot cancel out in its own measurement.
@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from itertools import combinations
+from itertools import chain, combinations
 
 import cv2
 import numpy as np
@@ -31,10 +31,17 @@ __all__ = [
     "MetricInputError",
     "DeltaEStats",
     "BSResult",
+    "SeamSides",
+    "SeamResult",
     "GeometryStats",
     "MASK_THRESHOLD",
     "DELTA_E_PERCENTILE",
     "BS_SIGMA_AT_1024",
+    "SEAM_RING_AT_1024",
+    "SEAM_RADIUS_M",
+    "SEAM_MAX_POINTS",
+    "SEAM_MIN_SIDE_TEXELS",
+    "SEAM_TARGET_DE00",
     "SURFACE_PERCENTILE",
     "TRIANGLE_CANDIDATES",
     "DEGENERATE_AREA_REL",
@@ -48,6 +55,13 @@ __all__ = [
     "mean_colour_delta_e",
     "pairwise_delta_e",
     "bs_error",
+    "seam_ring_texels",
+    "even_subsample",
+    "seam_sides_csr",
+    "points_within",
+    "seam_delta_e",
+    "seen_border_seam",
+    "uv_island_seam",
     "similarity_align",
     "closest_point_on_triangles",
     "point_triangle_distance",
@@ -65,6 +79,16 @@ BS_SIGMA_AT_1024 = 4.0
 """Default brightness-symmetry blur: 4 texels at N = 1024, scaled linearly with N."""
 BS_BLUR_MIN_WEIGHT = 1e-6
 """Normalised blur: below this mask weight the blurred luma is 0 (no counted texel near)."""
+SEAM_RING_AT_1024 = 3
+"""Seam rings: texels within 3 texels of the seam on either side at N = 1024, scaled with N (>= 1)."""
+SEAM_RADIUS_M = 0.005
+"""Seam neighbourhood: ring texels within 5 mm (3D, head space) of a seam point are averaged per side."""
+SEAM_MAX_POINTS = 2000
+"""At most this many seam points (an even subsample of the border) per seam metric."""
+SEAM_MIN_SIDE_TEXELS = 3
+"""A seam point counts only when each side has at least this many ring texels within the radius."""
+SEAM_TARGET_DE00 = 2.0
+"""Target of the "no seams" issue: mean seam ΔE00 at most this, for each of the two seam metrics."""
 LUMA_WEIGHTS = np.array([0.2126, 0.7152, 0.0722])
 """Rec.709 luma weights, applied to sRGB-encoded values."""
 SURFACE_PERCENTILE = 95.0
@@ -111,6 +135,33 @@ class BSResult:
 
 
 @dataclass(frozen=True)
+class SeamSides:
+    """Texels on the two sides of a seam around ``P`` seam points, in an ``[N, N]`` texture.
+
+    ``size``: N; ``indptr``: two ``[P + 1]`` int64 arrays; ``texels``: two int64 arrays of flat texel
+    indices (``row * N + col``): side ``k`` of point ``p`` is ``texels[k][indptr[k][p]:indptr[k][p + 1]]``.
+    """
+
+    size: int
+    indptr: tuple[np.ndarray, np.ndarray]
+    texels: tuple[np.ndarray, np.ndarray]
+
+    @property
+    def points(self) -> int:
+        return len(self.indptr[0]) - 1
+
+
+@dataclass(frozen=True)
+class SeamResult:
+    """Seam colour step: ``mean`` / ``worst`` (max) CIEDE2000 between the two sides' mean colours over
+    the ``count`` seam points that count (NaN when none does)."""
+
+    mean: float
+    worst: float
+    count: int
+
+
+@dataclass(frozen=True)
 class GeometryStats:
     """Geometry error in millimetres after similarity alignment.
 
@@ -144,6 +195,14 @@ def _texture_pair(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> tupl
     if not m.any():
         raise MetricInputError("the mask selects no texel.")
     return p, t, m
+
+
+def _texture(x: np.ndarray, name: str) -> np.ndarray:
+    """``x`` as an ``[N, N, 3]`` array (dtype kept)."""
+    a = np.asarray(x)
+    if a.ndim != 3 or a.shape[0] != a.shape[1] or a.shape[2] != 3:
+        raise MetricInputError(f"{name} must be [N, N, 3], got {a.shape}.")
+    return a
 
 
 def _points(x: np.ndarray, name: str, dim: int | None = None) -> np.ndarray:
@@ -289,6 +348,132 @@ def bs_error(
     mirrored = cv2.remap(blurred, map_c, map_r, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     diff = np.abs(blurred[counted].astype(np.float64) - mirrored[counted])
     return BSResult(float(diff.mean()), counted_share, filled_share)
+
+
+# -------------------------------------------------------------------------------------------- seams
+
+
+def seam_ring_texels(n: int) -> int:
+    """Ring width in texels at texture size ``n``: ``SEAM_RING_AT_1024 * n / 1024`` rounded, at least 1."""
+    return max(1, int(round(SEAM_RING_AT_1024 * n / 1024.0)))
+
+
+def even_subsample(indices: np.ndarray, max_count: int) -> np.ndarray:
+    """At most ``max_count`` entries of ``indices`` ``[K]``, evenly spaced in its order (all when fewer)."""
+    idx = np.asarray(indices)
+    if len(idx) <= max_count:
+        return idx
+    return idx[np.unique(np.linspace(0, len(idx) - 1, max_count).round().astype(np.int64))]
+
+
+def seam_sides_csr(size: int, point_of: tuple[np.ndarray, np.ndarray], texel: tuple[np.ndarray, np.ndarray],
+                   points: int) -> SeamSides:
+    """:class:`SeamSides` from per-side (point id ``[M_k]``, flat texel index ``[M_k]``) pairs."""
+    indptr, texels = [], []
+    for p, t in zip(point_of, texel):
+        p, t = np.asarray(p, np.int64), np.asarray(t, np.int64)
+        order = np.argsort(p, kind="stable")
+        indptr.append(np.concatenate([[0], np.cumsum(np.bincount(p, minlength=points))]).astype(np.int64))
+        texels.append(t[order])
+    return SeamSides(int(size), (indptr[0], indptr[1]), (texels[0], texels[1]))
+
+
+def _side_means(flat: np.ndarray, keep: np.ndarray, indptr: np.ndarray,
+                texels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean linear colour ``[P, 3]`` and count ``[P]`` of each point's texels that ``keep`` ``[N*N]`` keeps."""
+    points = len(indptr) - 1
+    point_of = np.repeat(np.arange(points), np.diff(indptr))
+    w = keep[texels].astype(np.float64)
+    count = np.bincount(point_of, weights=w, minlength=points)
+    sums = np.stack([np.bincount(point_of, weights=flat[texels, c] * w, minlength=points) for c in range(3)], 1)
+    return sums / np.maximum(count, 1.0)[:, None], count
+
+
+def seam_delta_e(albedo_linear: np.ndarray, sides: SeamSides, mask: np.ndarray | None = None) -> SeamResult:
+    """CIEDE2000 across a seam of a linear ``[N, N, 3]`` albedo, per seam point of ``sides``.
+
+    Per point: the mean **linear** colour of each side's texels inside ``mask`` ``[N, N]`` (all when
+    None), converted to Lab, and the ΔE00 between the two; a point counts when both sides have at least
+    ``SEAM_MIN_SIDE_TEXELS`` texels. Means over a few texels per side keep natural skin texture from
+    reading as a seam.
+    """
+    img = _texture(albedo_linear, "albedo_linear")
+    n = img.shape[0]
+    if sides.size != n:
+        raise MetricInputError(f"seam sides are for a {sides.size}² texture, the albedo is {n}².")
+    keep = np.ones(n * n, bool) if mask is None else _mask(mask, (n, n), "mask").reshape(-1)
+    flat = img.reshape(-1, 3).astype(np.float64)
+    (mean_a, count_a), (mean_b, count_b) = (_side_means(flat, keep, p, t) for p, t in zip(sides.indptr, sides.texels))
+    ok = (count_a >= SEAM_MIN_SIDE_TEXELS) & (count_b >= SEAM_MIN_SIDE_TEXELS)
+    if not ok.any():
+        return SeamResult(math.nan, math.nan, 0)
+    de = delta_e00(linear_to_lab(mean_a[ok]), linear_to_lab(mean_b[ok]))
+    return SeamResult(float(de.mean()), float(de.max()), int(ok.sum()))
+
+
+def _distance_to(target: np.ndarray) -> np.ndarray:
+    """``[N, N]`` float32 Euclidean distance (texel centres) of every texel to the nearest ``target`` texel."""
+    if not target.any():
+        return np.full(target.shape, np.inf, np.float32)
+    return cv2.distanceTransform((~target).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+
+
+def points_within(points: np.ndarray, cand_pos: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """Every (point id, candidate index) pair with ``|cand_pos[j] - points[i]| <= radius``, ``points``
+    ``[P, 3]``, ``cand_pos`` ``[K, 3]``; ``[M]`` int64 each, grouped by point id in increasing order."""
+    if len(points) == 0 or len(cand_pos) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    lists = cKDTree(cand_pos).query_ball_point(points, radius, return_sorted=False)
+    lens = np.fromiter(map(len, lists), np.int64, len(lists))
+    flat = np.fromiter(chain.from_iterable(lists), np.int64, int(lens.sum()))
+    return np.repeat(np.arange(len(points)), lens), flat
+
+
+def seen_border_seam(
+    albedo_linear: np.ndarray,
+    seen: np.ndarray,
+    positions: np.ndarray,
+    region_mask: np.ndarray,
+    ring_texels: int | None = None,
+    radius_m: float = SEAM_RADIUS_M,
+    max_points: int = SEAM_MAX_POINTS,
+) -> SeamResult:
+    """Seam ΔE00 across the border of ``seen`` (taken from the photo vs filled) within ``region_mask``.
+
+    ``albedo_linear`` ``[N, N, 3]``; ``seen``, ``region_mask`` ``[N, N]`` bool; ``positions``
+    ``[N, N, 3]`` the texels' 3D points in metres (NaN = none, not counted). Rings: region texels
+    within ``ring_texels`` (default :func:`seam_ring_texels`) of the other side, inside (seen) and
+    outside (not seen), distances in texels. Seam points: up to ``max_points`` inner texels next to an
+    outer texel (4-neighbours), evenly subsampled; per point, the inner and outer ring texels within
+    ``radius_m`` in 3D are averaged (see :func:`seam_delta_e`). NaN, count 0 when there is no border.
+    """
+    img = _texture(albedo_linear, "albedo_linear")
+    n = img.shape[0]
+    pos = np.asarray(positions, np.float64)
+    if pos.shape != (n, n, 3):
+        raise MetricInputError(f"positions must be [{n}, {n}, 3], got {pos.shape}.")
+    ok = _mask(region_mask, (n, n), "region_mask") & np.isfinite(pos).all(axis=-1)
+    seen_m = _mask(seen, (n, n), "seen")
+    ring = seam_ring_texels(n) if ring_texels is None else int(ring_texels)
+    inner_src, outer_src = ok & seen_m, ok & ~seen_m
+    to_outer, to_inner = _distance_to(outer_src), _distance_to(inner_src)
+    inner = np.flatnonzero(inner_src & (to_outer <= ring))
+    outer = np.flatnonzero(outer_src & (to_inner <= ring))
+    border = even_subsample(np.flatnonzero(inner_src & (to_outer <= 1.0)), max_points)
+    flat_pos = pos.reshape(-1, 3)
+    pairs = [points_within(flat_pos[border], flat_pos[side], radius_m) for side in (inner, outer)]
+    sides = seam_sides_csr(n, (pairs[0][0], pairs[1][0]), (inner[pairs[0][1]], outer[pairs[1][1]]), len(border))
+    return seam_delta_e(img, sides)
+
+
+def uv_island_seam(albedo_linear: np.ndarray, seams: SeamSides, mask: np.ndarray | None = None) -> SeamResult:
+    """Seam ΔE00 across the UV island borders of a linear ``[N, N, 3]`` albedo.
+
+    ``seams``: the two sides of each island-border point (``bench.groundtruth.layout.island_seams``:
+    ring texels on this island's side and on the other side of the seam, within the 3D radius);
+    ``mask`` ``[N, N]``: the texels that count (e.g. covered head skin). See :func:`seam_delta_e`.
+    """
+    return seam_delta_e(albedo_linear, seams, mask)
 
 
 # ---------------------------------------------------------------------------------------- geometry

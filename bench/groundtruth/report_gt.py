@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from bench.groundtruth.layout import layout
+from bench.groundtruth.metrics import SEAM_TARGET_DE00
 from bench.groundtruth.sheet import contact_sheet
 
 __all__ = ["markdown", "sheet", "COLUMNS", "CLASS_ORDER"]
@@ -19,6 +20,9 @@ COLUMNS = (
     ("tone_de", "skin-tone ΔE00", 1.0, "{:.1f}"),
     ("bs_both_seen", "BS, both sides seen", 1.0, "{:.1f}"),
     ("filled_share", "face filled", 100.0, "{:.0f} %"),
+    ("seam_seen_border", f"seam ΔE00, photo/fill border (target ≤ {SEAM_TARGET_DE00:g})", 1.0, "{:.1f}"),
+    ("seam_seen_border_truth", "same border on the true albedo", 1.0, "{:.1f}"),
+    ("seam_uv_islands", f"seam ΔE00, UV island borders (target ≤ {SEAM_TARGET_DE00:g})", 1.0, "{:.1f}"),
     ("geom_face_mm", "geometry face mm", 1.0, "{:.2f}"),
     ("geom_face_template_mm", "template face mm", 1.0, "{:.2f}"),
     ("geom_head_mm", "geometry head mm", 1.0, "{:.2f}"),

@@ -2,7 +2,9 @@
 
 Every figure is measured on what the photo actually showed (the true head's own visibility from the
 true camera, with our depth buffer), never on texels the engine filled from the mirror or a template,
-except the whole-face ΔE, which deliberately includes the unseen part (the truth has it).
+except the whole-face ΔE, which deliberately includes the unseen part (the truth has it), and the
+seam figures, which measure the engine's own output against itself (its photo/fill border and its UV
+island borders, over the whole head skin).
 """
 from __future__ import annotations
 
@@ -11,14 +13,15 @@ from collections import defaultdict
 import numpy as np
 
 from bench.groundtruth import metrics as M
-from bench.groundtruth.layout import Layout
+from bench.groundtruth.layout import Layout, island_seams, template_positions
 from bench.groundtruth.runner import EngineOutput
 from bench.groundtruth.visibility import texel_view
 
-__all__ = ["score_render", "pairwise_between_lightings", "aggregate", "METRIC_KEYS", "seen_face_skin"]
+__all__ = ["score_render", "pairwise_between_lightings", "aggregate", "METRIC_KEYS", "seen_face_skin", "seams"]
 
 METRIC_KEYS = (
     "de_seen", "de_seen_p95", "de_face", "tone_de", "bs_both_seen", "bs_truth", "filled_share",
+    "seam_seen_border", "seam_seen_border_truth", "seam_uv_islands",
     "geom_face_mm", "geom_head_mm", "geom_face_template_mm", "geom_head_template_mm",
     "lm_before_iod", "lm_after_iod", "lm_inner_before_iod", "lm_inner_after_iod", "lm_detected_iod",
     "identity_photo_render", "seconds",
@@ -45,6 +48,17 @@ def _geometry(out: EngineOutput, truth_vertices: np.ndarray, template: np.ndarra
     return res
 
 
+def seams(albedo: np.ndarray, from_photo: np.ndarray, lay: Layout) -> dict[str, float]:
+    """Seam ΔE00 of an albedo over the covered head skin but its holes (``lay.seam_skin``): across the
+    border of the texels taken from the photo (``from_photo`` [N, N] bool) and across the UV island
+    borders (3D neighbourhoods on the template, :func:`bench.groundtruth.metrics.seen_border_seam` /
+    ``uv_island_seam``)."""
+    skin = lay.seam_skin
+    border = M.seen_border_seam(albedo, from_photo, template_positions(lay.size), skin)
+    islands = M.uv_island_seam(albedo, island_seams(lay.size), skin)
+    return {"seam_seen_border": border.mean, "seam_uv_islands": islands.mean}
+
+
 def _landmarks(out: EngineOutput, scene: dict, inner: np.ndarray) -> dict[str, float]:
     true = np.asarray(scene["landmarks478"])
     iod = M.inter_ocular(true)
@@ -63,7 +77,9 @@ def score_render(out: EngineOutput, truth_albedo: np.ndarray, truth_vertices: np
 
     ``model_parts``: ``template`` (V, 3) unfitted head, ``face_vertices`` / ``skin_vertices`` (V,)
     bool, ``inner_landmarks`` (478,) bool (not the face oval); ``seen`` (N, N) bool the face skin the
-    true camera saw (:func:`seen_face_skin`)."""
+    true camera saw (:func:`seen_face_skin`). ``seam_seen_border_truth``: the true albedo across the
+    engine's photo/fill border, the natural colour change there (brows, lips and eyelids it may run
+    along), to read ``seam_seen_border`` against."""
     de = M.albedo_delta_e(out.albedo, truth_albedo, seen)
     whole = M.albedo_delta_e(out.albedo, truth_albedo, lay.face & lay.covered)
     bs = M.bs_error(out.albedo, lay.mirror_rowcol, out.from_photo & seen, lay.face_skin)
@@ -73,6 +89,9 @@ def score_render(out: EngineOutput, truth_albedo: np.ndarray, truth_vertices: np
         "tone_de": M.mean_colour_delta_e(out.albedo, truth_albedo, seen),
         "bs_both_seen": bs.error, "bs_truth": bs_truth.error, "filled_share": bs.filled_share,
         "seconds": out.seconds,
+        **seams(out.albedo, out.from_photo, lay),
+        "seam_seen_border_truth": M.seen_border_seam(truth_albedo, out.from_photo, template_positions(lay.size),
+                                                     lay.seam_skin).mean,
     }
     res.update(_geometry(out, truth_vertices, model_parts["template"], lay, model_parts["face_vertices"],
                          model_parts["skin_vertices"]))

@@ -38,6 +38,7 @@ from engine.landmarks import (
     RIGHT_IRIS_CENTRE,
 )
 from engine.texture.color import lab_to_linear_rgb, linear_rgb_to_lab, luminance
+from engine.texture.template import TemplatePalette
 
 __all__ = [
     "Calibration",
@@ -59,7 +60,7 @@ class CalibrationSettings:
     """Physical priors and thresholds of the exposure / light-colour estimate.
 
     ``sclera_albedo``: linear RGB diffuse reflectance assumed for the eye whites (bright,
-    slightly yellow). ``sclera_facing``: eyeball vertices whose normal's cosine to the camera lies
+    slightly yellow): the one the template paints on the eyes, so the two agree. ``sclera_facing``: eyeball vertices whose normal's cosine to the camera lies
     in this range carry the visible sclera's ambient occlusion (the cornea is above it).
     ``lid_radius`` (metres) / ``lid_weight`` / ``min_lid_texels``: the seen lid and socket texels
     around an eyeball whose shading the sclera shares. ``iris_margin``: sclera pixels lie beyond this multiple of the iris radius;
@@ -77,7 +78,7 @@ class CalibrationSettings:
     only bounds the exposure from below.
     """
 
-    sclera_albedo: tuple[float, float, float] = (0.70, 0.68, 0.63)
+    sclera_albedo: tuple[float, float, float] = TemplatePalette().sclera
     sclera_facing: tuple[float, float] = (0.5, 0.93)
     lid_radius: float = 0.025
     lid_weight: float = 0.2

@@ -6,7 +6,9 @@ based de-lighting:
 1. unwrap (:mod:`.unwrap`): sample the photo into the atlas through the fitted mesh, with a
    per-texel visibility weight (depth test, grazing angle, edges, segmentation);
 2. de-light (:mod:`.delight`): estimate SH ambient + dominant light with cast shadows + sheen on skin
-   texels, divide it out, repair highlights / unexplained shadows;
+   texels, divide it out, repair highlights / unexplained shadows; then colour constancy
+   (:mod:`.calibrate`): the photo's exposure and light colour from the eye whites, bounded by a
+   skin prior, divided out of the albedo;
 3. correct (:mod:`.correct`): eyes, nostrils, inner mouth, hair/glasses/beard, scalp -> template
    (Poisson blending for enclosed regions);
 4. complete (:mod:`.complete`): unseen texels from the mirror texel, else the colour-matched
@@ -248,7 +250,9 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
     delit = delight(unwrap, model, verts, mirror_index=mirror.index, settings=settings.delight, runtime=runtime)
     cam_dir = -R.T @ t
     cam_dir = cam_dir / max(np.linalg.norm(cam_dir), 1e-9)
-    calib = _calibration(photo, lms, delit, unwrap, model, verts, (K, R, t), settings.calibrate, runtime)
+    vertex_ao = template_ambient_occlusion(model, runtime)
+    texel_ao = texel_ambient_occlusion(model, a, vertex_ao)
+    calib = _calibration(photo, lms, delit, unwrap, model, verts, (K, R, t), settings.calibrate, (vertex_ao, texel_ao))
     delit = apply_gain(delit, calib.gain)
     lap("delight")
 
@@ -352,23 +356,22 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
 
 def _calibration(photo: np.ndarray, lms: np.ndarray | None, delit, unwrap, model: HeadModel, verts: np.ndarray,
                  camera: tuple[np.ndarray, np.ndarray, np.ndarray], settings: CalibrationSettings,
-                 runtime: Runtime = CPU) -> Calibration:
+                 ao: tuple[np.ndarray, np.ndarray]) -> Calibration:
     """Exposure and light colour (:mod:`.calibrate`) from the sclera and the de-lit face skin."""
     skin = _regions(unwrap, model, ("face",)) & (delit.confidence > 0.5) & ~delit.outliers
     skin_rgb = delit.albedo[skin].mean(0).astype(np.float64) if skin.sum() > 100 else np.full(3, 0.3)
-    eyes = [] if lms is None else _sclera_samples(photo, lms, delit, unwrap, model, verts, camera, settings, runtime)
+    eyes = [] if lms is None else _sclera_samples(photo, lms, delit, unwrap, model, verts, camera, settings, ao)
     return calibrate_gain(skin_rgb, eyes, settings, grey=_is_grey(photo))
 
 
 def _sclera_samples(photo: np.ndarray, lms: np.ndarray, delit, unwrap, model: HeadModel, verts: np.ndarray,
                     camera: tuple[np.ndarray, np.ndarray, np.ndarray], settings: CalibrationSettings,
-                    runtime: Runtime = CPU) -> list[ScleraSample]:
+                    ao: tuple[np.ndarray, np.ndarray]) -> list[ScleraSample]:
     """Each eye's sclera colour in the photo beside the shading of the eyeball it belongs to (the
     fitted eyeball whose centre projects nearer the iris)."""
     K, R, t = camera
     centres = eye_centres_px(model, verts, K, R, t)
-    vertex_ao = template_ambient_occlusion(model, runtime)
-    lid_ao = texel_ambient_occlusion(model, unwrap.color.shape[0], vertex_ao)
+    vertex_ao, lid_ao = ao
     out = []
     for iris, px in sclera_pixels(photo, lms, settings):
         colour = sclera_colour(px, settings)

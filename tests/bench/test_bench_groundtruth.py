@@ -40,6 +40,7 @@ def test_every_metric_is_present_and_finite(subset_doc) -> None:
             assert key in row and math.isfinite(row[key]), (row["id"], key, row.get(key))
         assert row["geom_face_template_mm"] > 0.3  # the heads are not the template
         assert 0.0 <= row["filled_share"] <= 1.0
+        assert 0.0 <= row["seam_seen_border"] < 30.0 and 0.0 <= row["seam_uv_islands"] < 30.0
     assert {"hdri", "hard", "coloured", "all"} <= set(doc["by_class"])
     for head, pairs in doc["pairwise"].items():
         assert len(pairs) == 3 and all(math.isfinite(v) for v in pairs.values()), head
@@ -55,6 +56,7 @@ def test_outputs_are_written(subset_doc) -> None:
     assert saved["commit"] and saved["machine"] and saved["subset"] is True
     md = (out / "groundtruth.md").read_text()
     assert "ΔE00 vs truth, seen face skin" in md and "hard" in md
+    assert "seam ΔE00, photo/fill border" in md and "seam ΔE00, UV island borders" in md
     sheet = cv2.imread(str(out / "contact_sheet.png"))
     assert sheet is not None and sheet.shape[0] >= 2 * 128 and float(np.std(sheet)) > 10
 

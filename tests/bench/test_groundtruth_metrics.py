@@ -20,9 +20,11 @@ from bench.groundtruth.metrics import (
     mean_colour_delta_e,
     pairwise_delta_e,
     point_triangle_distance,
+    seen_border_seam,
     similarity_align,
     summarise,
     surface_error,
+    uv_island_seam,
 )
 
 N = 64
@@ -203,6 +205,139 @@ def test_bs_mirror_outside_region_and_nothing_counted() -> None:
     no_mirror = np.full((N, N, 2), -1.0, np.float32)
     res = bs_error(symmetric_texture(), no_mirror, everything, everything)
     assert math.isnan(res.error) and res.counted_share == 0.0
+
+
+# -------------------------------------------------------------------------------------------- seams
+
+SEAM_N = 128
+TEXEL_M = 0.0005  # 0.5 mm per texel: the 5 mm seam radius spans 10 texels
+
+
+def plane_positions(n: int = SEAM_N, texel_m: float = TEXEL_M) -> np.ndarray:
+    """[n, n, 3] texel points of a flat square (metres): texel (row, col) at (col, row, 0) * texel_m."""
+    rows, cols = np.mgrid[:n, :n].astype(np.float64)
+    return np.stack([cols, rows, np.zeros_like(cols)], axis=-1) * texel_m
+
+
+def greys_by(left: np.ndarray, l_left: float, l_right: float) -> np.ndarray:
+    """[n, n, 3] linear greys of L* ``l_left`` where ``left`` [n, n] is True, else ``l_right``."""
+    return np.where(left[..., None], grey_linear(l_left), grey_linear(l_right)) * np.ones(3, np.float32)
+
+
+def test_seen_border_seam_known_answers() -> None:
+    cols = np.mgrid[:SEAM_N, :SEAM_N][1]
+    seen, pos, region = cols < SEAM_N // 2, plane_positions(), np.ones((SEAM_N, SEAM_N), bool)
+    flat_res = seen_border_seam(flat(0.3, SEAM_N), seen, pos, region, ring_texels=3)
+    assert flat_res.mean == pytest.approx(0.0, abs=1e-9) and flat_res.count == SEAM_N  # one point per row
+    step = greys_by(seen, 50.0, 55.0)  # the step exactly at the seen border
+    expected = neutral_lightness_de00(50.0, 55.0)
+    for ring in (None, 1, 3):  # None: 3 * 128 / 1024 -> 1 texel
+        res = seen_border_seam(step, seen, pos, region, ring_texels=ring)
+        assert res.mean == pytest.approx(expected, abs=2e-3) and res.worst == pytest.approx(expected, abs=2e-3)
+    # outside the region nothing counts: a wrong colour there, and the border it makes, are ignored
+    odd = step.copy()
+    odd[:, :8] = 1.0
+    odd[:16] = 0.0
+    inside = (cols >= 8) & (np.mgrid[:SEAM_N, :SEAM_N][0] >= 16)
+    res = seen_border_seam(odd, seen, pos, inside, ring_texels=3)
+    assert res.mean == pytest.approx(expected, abs=2e-3) and res.count == SEAM_N - 16
+    # a step 5 texels inside the seen side is outside 3-texel rings, inside 6-texel rings
+    shifted = greys_by(cols < SEAM_N // 2 - 5, 50.0, 55.0)
+    assert seen_border_seam(shifted, seen, pos, region, ring_texels=3).mean == pytest.approx(0.0, abs=1e-9)
+    assert seen_border_seam(shifted, seen, pos, region, ring_texels=6).mean > 0.5
+
+
+def test_seen_border_seam_gradient_points_and_empty_border() -> None:
+    cols = np.mgrid[:SEAM_N, :SEAM_N][1]
+    seen, pos, region = cols < SEAM_N // 2, plane_positions(), np.ones((SEAM_N, SEAM_N), bool)
+    lightness = 45.0 + 10.0 * cols / SEAM_N  # 0.08 L* per texel, no step
+    ramp = np.stack([np.vectorize(grey_linear)(lightness)] * 3, axis=-1)
+    res = seen_border_seam(ramp, seen, pos, region, ring_texels=3)
+    assert 0.0 < res.mean < 0.4  # only the distance between the rings' centroids (3 texels) shows
+    assert seen_border_seam(ramp, seen, pos, region, ring_texels=3, max_points=10).count == 10
+    for nothing in (np.ones_like(seen), np.zeros_like(seen)):  # no border: NaN, nothing counted
+        res = seen_border_seam(ramp, nothing, pos, region)
+        assert math.isnan(res.mean) and res.count == 0
+    # texels 10 mm apart: no ring texel but the point's own within the 5 mm radius -> nothing counts
+    assert seen_border_seam(ramp, seen, plane_positions(texel_m=0.01), region).count == 0
+    with pytest.raises(MetricInputError, match="positions"):
+        seen_border_seam(ramp, seen, pos[:, :, :2], region)
+
+
+def two_island_strip(h: float = 0.02) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A flat 2h x h strip of two squares (metres) cut into two UV islands along their shared edge
+    x = h: the left square maps to u in [0.1, 0.4] (seam at u = 0.4), the right one, turned a
+    quarter, to u in [0.55, 0.85] (seam at v = 0.6). Returns vertices, faces, uvs, uv_faces."""
+    xy = [(0, 0), (h, 0), (2 * h, 0), (0, h), (h, h), (2 * h, h)]
+    vertices = np.array([(x, y, 0.0) for x, y in xy])
+    faces = np.array([[0, 1, 4], [0, 4, 3], [1, 2, 5], [1, 5, 4]])
+    left = [(0.1 + 0.3 * x / h, 0.3 + 0.3 * y / h) for x, y in xy]
+    right = [(0.55 + 0.3 * y / h, 0.6 - 0.3 * (x - h) / h) for x, y in xy]
+    uvs = np.array(left + right)
+    uv_faces = np.array([[0, 1, 4], [0, 4, 3], [7, 8, 11], [7, 11, 10]])
+    return vertices, faces, uvs, uv_faces
+
+
+def strip_x(n: int, h: float = 0.02) -> np.ndarray:
+    """[n, n] 3D x (metres) of every texel of :func:`two_island_strip`'s atlas (NaN off the islands)."""
+    rows, cols = np.mgrid[:n, :n].astype(np.float64)
+    u, v = (cols + 0.5) / n, 1.0 - (rows + 0.5) / n
+    in_v = (v >= 0.3) & (v <= 0.6)
+    x_left = np.where((u >= 0.1) & (u <= 0.4) & in_v, (u - 0.1) / 0.3 * h, np.nan)
+    x_right = np.where((u >= 0.55) & (u <= 0.85) & in_v, h + (0.6 - v) / 0.3 * h, np.nan)
+    return np.where(np.isfinite(x_left), x_left, x_right)
+
+
+def test_uv_island_seam_known_answers() -> None:
+    from bench.groundtruth.layout import island_seams_from_mesh
+
+    seams = island_seams_from_mesh(*two_island_strip(), SEAM_N, ring_texels=3)
+    assert seams.points == 39  # the 20 mm seam is 38.4 texels long on either island
+    cols = np.mgrid[:SEAM_N, :SEAM_N][1]
+    res = uv_island_seam(flat(0.3, SEAM_N), seams)
+    assert res.mean == pytest.approx(0.0, abs=1e-9) and res.count == seams.points
+    by_island = greys_by(cols < SEAM_N // 2, 50.0, 55.0)  # constant per island, a step across the seam
+    res = uv_island_seam(by_island, seams)
+    expected = neutral_lightness_de00(50.0, 55.0)
+    assert res.mean == pytest.approx(expected, abs=2e-3) and res.worst == pytest.approx(expected, abs=2e-3)
+    assert res.count == seams.points
+    # a colour 6+ mm from the seam (left island, u < 0.31) is outside every neighbourhood
+    far = by_island.copy()
+    far[cols < 40] = 0.9
+    assert uv_island_seam(far, seams).mean == pytest.approx(expected, abs=2e-3)
+    # the mask decides what counts: only the left island -> no point has two sides
+    assert uv_island_seam(by_island, seams, cols < SEAM_N // 2).count == 0
+    # a smooth ramp along 3D x (0.1 L* per mm) runs on across the seam: only the distance between the
+    # two rings' centroids (~2 mm) shows
+    x = np.nan_to_num(strip_x(SEAM_N))
+    ramp = np.stack([np.vectorize(grey_linear)(48.0 + 100.0 * x)] * 3, axis=-1)
+    assert 0.0 < uv_island_seam(ramp, seams).mean < 0.4
+
+
+def test_island_seams_of_the_head_layout() -> None:
+    """The head atlas at 256²: no step on a constant albedo, the exact step on an island-coloured one."""
+    from bench.groundtruth.layout import island_seams, layout, template_positions
+    from engine.head.model import load_head_model
+
+    n = 256
+    lay, seams = layout(n), island_seams(n)
+    res = uv_island_seam(flat(0.3, n), seams, lay.skin)
+    assert res.mean == pytest.approx(0.0, abs=1e-9) and res.count > 300
+    m = load_head_model()
+    main = m.island_names.index("face_scalp_ears")
+    island = m.uv_island.numpy()[m.uv_faces.numpy()[:, 0]][np.maximum(lay.triangle, 0)]
+    res = uv_island_seam(greys_by(island == main, 50.0, 55.0), seams, lay.skin)
+    assert 0.5 < res.mean < res.worst == pytest.approx(neutral_lightness_de00(50.0, 55.0), abs=2e-3)
+    # the holes' islands (eye sockets, mouth inside) have real colour edges: left out of seam_skin
+    holes = np.isin(island, [m.island_names.index(k) for k in ("eye_socket_l", "eye_socket_r", "mouth_inside")])
+    dark_holes = greys_by(holes, 20.0, 55.0)
+    assert uv_island_seam(dark_holes, seams, lay.skin).worst > 20.0
+    res = uv_island_seam(dark_holes, seams, lay.seam_skin)
+    assert res.mean == pytest.approx(0.0, abs=1e-9) and res.count > 300
+    pos = template_positions(n)
+    assert np.isfinite(pos[lay.covered]).all() and np.isnan(pos[~lay.covered]).all()
+    smooth = (0.3 + 0.5 * np.nan_to_num(pos)).clip(0.0, 1.0)  # varies only with the 3D position
+    assert uv_island_seam(smooth, seams, lay.skin).mean < 0.3
 
 
 # ---------------------------------------------------------------------------------------- geometry
