@@ -65,9 +65,8 @@ class CalibrationSettings:
     ``lid_radius`` (metres) / ``lid_weight`` / ``min_lid_texels``: the seen lid and socket texels
     around an eyeball whose shading the sclera shares. ``iris_margin``: sclera pixels lie beyond this multiple of the iris radius;
     ``skin_ring``: the skin around the eye, within this fraction of the eye opening's height outside
-    the lid contour, gives the skin's chromaticity; ``sclera_chromaticity``: sclera pixels' rg
-    chromaticity lies at least this far from it. ``grey_saturation``: skin less saturated than this
-    (1 - min/max) means a black-and-white photo. ``sclera_quantiles``: luminance band of the sclera pixels
+    the lid contour, gives the skin's saturation; ``sclera_saturation``: sclera pixels are less
+    saturated than it by at least this much (saturation 1 - min/max). ``sclera_quantiles``: luminance band of the sclera pixels
     used (drops catch-lights above). ``grey_sclera_quantile``: in a black-and-white photo, the
     brightest candidates above this quantile are the sclera. ``min_sclera_pixels``: fewer usable pixels and the sclera is not used.
     ``skin_l`` / ``skin_hue`` / ``skin_chroma``: the skin region (CIELAB lightness, hue angle in
@@ -86,8 +85,7 @@ class CalibrationSettings:
     min_lid_texels: int = 20
     iris_margin: float = 1.05
     skin_ring: float = 0.6
-    sclera_chromaticity: float = 0.03
-    grey_saturation: float = 0.05
+    sclera_saturation: float = 0.1
     sclera_quantiles: tuple[float, float] = (0.0, 0.95)
     min_sclera_pixels: int = 12
     grey_sclera_quantile: float = 0.7
@@ -113,12 +111,6 @@ class Calibration:
     gain: np.ndarray
     source: str
     info: dict[str, float] = field(default_factory=dict)
-
-
-def _chromaticity(px: np.ndarray) -> np.ndarray:
-    """(..., 2) r and g chromaticity (share of r and g in r + g + b)."""
-    total = np.maximum(px.sum(-1, keepdims=True), 1e-6)
-    return (px / total)[..., :2]
 
 
 def _saturation(px: np.ndarray) -> np.ndarray:
@@ -164,13 +156,11 @@ def eye_sclera_mask(photo: np.ndarray, lm: np.ndarray, lid: tuple[int, ...], cen
     cand = (inside > 0) & (np.hypot(xx - c[0], yy - c[1]) > settings.iris_margin * r)
     if cand.sum() < settings.min_sclera_pixels or around.sum() < 10:
         return None
+    s_skin = float(np.median(_saturation(crop[around])))
     lum = luminance(crop)
     mask = cand & (lum > np.median(lum[cand]))
-    skin = np.median(_chromaticity(crop[around]), axis=0)
-    if float(np.median(_saturation(crop[around]))) > settings.grey_saturation:
-        # A colour photo: whatever the light's colour, the eye white's chromaticity is far from the
-        # skin's (neutral skin vs white, amber-lit orange vs pale orange, blue-lit grey vs blue).
-        mask &= np.linalg.norm(_chromaticity(crop) - skin, axis=-1) > settings.sclera_chromaticity
+    if s_skin > settings.sclera_saturation:  # a colour photo: the eye white is the unsaturated part
+        mask &= _saturation(crop) < s_skin - settings.sclera_saturation
     else:  # black and white: only brightness tells
         mask &= lum > np.quantile(lum[cand], settings.grey_sclera_quantile)
     return (y0, x0), mask
@@ -191,12 +181,7 @@ def clipped_share(px: np.ndarray, settings: CalibrationSettings) -> float:
 
 
 def sclera_colour(px: np.ndarray, settings: CalibrationSettings) -> np.ndarray | None:
-    """Mean linear colour (3,) of the sclera pixels (M, 3) in the luminance band, None when too few.
-
-    Clipped pixels (a channel at the white point) are left out when enough others remain: the
-    unclipped part of an over-exposed eye white still measures the light's colour and a lower
-    bound of its brightness; with too few left, the clipped ones are used (a bound, see
-    :class:`ScleraSample`)."""
+    """Mean linear colour (3,) of the sclera pixels in the luminance band, None when too few."""
     if len(px) < settings.min_sclera_pixels:
         return None
     lum = luminance(px)
