@@ -42,13 +42,22 @@ def test_an_eye_in_deep_shade_is_not_used() -> None:
     np.testing.assert_allclose(cal.gain, 0.5 / np.asarray(SETTINGS.sclera_albedo), rtol=1e-6)
 
 
-def test_without_eyes_the_skin_goes_to_the_prior() -> None:
-    skin = np.array([0.02, 0.02, 0.03])  # a dark, bluish de-lit face: a dim, cool photo
+def test_without_eyes_the_exposure_comes_from_the_prior_and_the_colour_from_the_camera() -> None:
+    skin = 0.15 * np.asarray(srgb_to_linear(np.array([0.8, 0.6, 0.5], np.float32)), np.float64)  # dim photo
     cal = calibrate_gain(skin, [])
     assert cal.source == "skin"
-    lab = _lab(skin / cal.gain)
+    lab, lab0 = _lab(skin / cal.gain), _lab(skin)
     assert abs(lab[0] - SETTINGS.prior_l) < 0.5
-    assert abs(np.degrees(np.arctan2(lab[2], lab[1])) - SETTINGS.prior_hue) < 0.5
+    hue = lambda x: np.degrees(np.arctan2(x[2], x[1]))  # noqa: E731
+    assert abs(hue(lab) - hue(lab0)) < 0.5  # white balance kept
+
+
+def test_without_eyes_a_cast_no_skin_could_have_is_pulled_back() -> None:
+    skin = np.array([0.02, 0.02, 0.03])  # a dark, bluish de-lit face: a dim, cool photo
+    cal = calibrate_gain(skin, [])
+    lab = _lab(skin / cal.gain)
+    assert abs(lab[0] - SETTINGS.prior_l) < 1.0
+    assert SETTINGS.skin_hue[0] - 0.5 <= np.degrees(np.arctan2(lab[2], lab[1])) <= SETTINGS.skin_hue[1] + 0.5
 
 
 def test_the_skin_region_bounds_a_sclera_that_would_give_impossible_skin() -> None:

@@ -10,14 +10,17 @@ Two cues fix ``k``:
 
 1. **The sclera.** The eye whites are a bright, near-neutral tissue in every person
    (:attr:`CalibrationSettings.sclera_albedo`). Their pixels in the photo (inside the lid contour,
-   outside the iris, away from the lids), divided by the estimated shading of a surface facing the
-   camera, measure ``k * sclera_albedo`` directly: exposure and light colour at once.
+   outside the iris, less saturated than the skin around it), divided by the de-lighting's shading
+   of the lid skin around that eye (times the eyeball's ambient occlusion relative to the lids'),
+   measure ``k * sclera_albedo`` directly: exposure and light colour at once. An over-exposed eye
+   white only bounds the exposure from below.
 2. **A skin prior.** Whatever the light, de-lit skin must be human skin: its mean colour lies in a
    region of CIELAB spanned by melanin and haemoglobin (lightness 25-80, hue angle 25-75 degrees,
    chroma 6-35; Chardon et al. 1991's ITA classes from very light to dark, and the skin-colour
-   gamut of Xiao et al. 2017's 3D skin-colour survey). It decides where the sclera cannot be used
-   (closed eyes, tiny or occluded eyes, glasses) and bounds it where it can: a gain that would put
-   the skin outside the region is moved back to its edge.
+   gamut of Xiao et al. 2017's 3D skin-colour survey). Where the sclera cannot be used (closed,
+   tiny or occluded eyes, glasses) the exposure puts the skin at a middle lightness and the
+   camera's white balance is trusted; either way a gain that would put the skin outside the region
+   is moved back to its edge (a cast no skin could have is removed).
 
 Everything is a per-channel gain applied to the albedo and its inverse to the lighting, so the
 re-rendered photo is unchanged.
@@ -70,8 +73,8 @@ class CalibrationSettings:
     used (drops catch-lights above). ``grey_sclera_quantile``: in a black-and-white photo, the
     brightest candidates above this quantile are the sclera. ``min_sclera_pixels``: fewer usable pixels and the sclera is not used.
     ``skin_l`` / ``skin_hue`` / ``skin_chroma``: the skin region (CIELAB lightness, hue angle in
-    degrees, chroma) the mean face colour must lie in. ``prior_l`` / ``prior_hue`` / ``prior_chroma``:
-    where the mean skin goes when the sclera cannot be used (the region's centre). ``max_gain_ev``:
+    degrees, chroma) the mean face colour must lie in. ``prior_l``: the mean skin's lightness when
+    the sclera cannot be used (the middle of the ITA range). ``max_gain_ev``:
     largest exposure change (EV) either cue may apply. ``min_sclera_shading``: an eye whose estimated
     shading is below this (in deep shadow) is not used. ``clipped``: a linear photo value at or
     above this is clipped; an eye with more than ``max_clipped_share`` of its sclera pixels clipped
@@ -93,8 +96,6 @@ class CalibrationSettings:
     skin_hue: tuple[float, float] = (25.0, 75.0)
     skin_chroma: tuple[float, float] = (6.0, 35.0)
     prior_l: float = 58.0
-    prior_hue: float = 52.0
-    prior_chroma: float = 19.0
     max_gain_ev: float = 6.0
     min_sclera_shading: float = 0.05
     clipped: float = 0.98
@@ -261,16 +262,18 @@ def skin_locus_gain(skin_rgb: np.ndarray, settings: CalibrationSettings = Calibr
                     prior: bool = False) -> np.ndarray:
     """(3,) gain taking the mean skin colour ``skin_rgb`` (3,) linear into the skin region.
 
-    With ``prior`` the colour goes to the region's centre (the prior alone); otherwise it moves only
-    as far as the region's nearest edge (1 where it already lies inside)."""
+    With ``prior`` only the lightness goes to the prior's (a neutral gain: with no eye white to
+    measure the light's colour, the camera's white balance is trusted, and the region's bound
+    then removes a cast no skin could have); otherwise the colour moves only as far as the
+    region's nearest edge (1 where it already lies inside)."""
     l, hue, chroma = _lch(skin_rgb)
     if prior:
-        target = (settings.prior_l, settings.prior_hue, settings.prior_chroma)
-    else:
-        target = (float(np.clip(l, *settings.skin_l)), float(np.clip(hue, *settings.skin_hue)),
-                  float(np.clip(chroma, *settings.skin_chroma)))
-        if np.allclose(target, (l, hue, chroma)):
-            return np.ones(3)
+        y_target = ((settings.prior_l + 16.0) / 116.0) ** 3
+        return np.full(3, y_target / max(float(luminance(skin_rgb.astype(np.float32))), 1e-9))
+    target = (float(np.clip(l, *settings.skin_l)), float(np.clip(hue, *settings.skin_hue)),
+              float(np.clip(chroma, *settings.skin_chroma)))
+    if np.allclose(target, (l, hue, chroma)):
+        return np.ones(3)
     return _rgb(*target) / np.maximum(skin_rgb, 1e-6)
 
 
