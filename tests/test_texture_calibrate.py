@@ -48,7 +48,7 @@ def test_without_eyes_the_exposure_comes_from_the_prior_and_the_colour_from_the_
     assert cal.source == "skin"
     lab, lab0 = _lab(skin / cal.gain), _lab(skin)
     assert abs(lab[0] - SETTINGS.prior_l) < 0.5
-    hue = lambda x: np.degrees(np.arctan2(x[2], x[1]))  # noqa: E731
+    hue = lambda x: np.degrees(np.arctan2(x[2], x[1]))
     assert abs(hue(lab) - hue(lab0)) < 0.5  # white balance kept
 
 
