@@ -34,6 +34,7 @@ from engine.native_logs import quiet
 
 __all__ = [
     "FaceLandmarks",
+    "iris_circle",
     "detect_landmarks",
     "segment_person",
     "warm_up",
@@ -188,6 +189,13 @@ MESH_EDGES: np.ndarray = np.array(sorted(_fmc.FACEMESH_TESSELATION), dtype=np.in
 """``(2556, 2)`` edges of the 468-point face-mesh tessellation (for drawing)."""
 MESH_EDGES.setflags(write=False)
 
+
+
+def iris_circle(points: np.ndarray, centre: int, ring: tuple[int, ...]) -> tuple[np.ndarray, float]:
+    """(centre (2,), radius) of one iris from landmarks (N, 2): the centre point and the mean distance
+    of its ring points (``LEFT_IRIS_CENTRE``/``LEFT_IRIS`` or the right pair); radius NaN if undefined."""
+    c = np.asarray(points[centre], np.float64)
+    return c, float(np.mean(np.linalg.norm(np.asarray(points)[list(ring)] - c, axis=1)))
 
 
 def _tessellation_distance(sources: tuple[int, ...]) -> dict[int, int]:

@@ -39,6 +39,7 @@ from engine.landmarks import (
     RIGHT_EYE,
     RIGHT_IRIS,
     RIGHT_IRIS_CENTRE,
+    iris_circle,
 )
 from engine.texture.color import lab_to_linear_rgb, linear_rgb_to_lab, luminance
 from engine.texture.template import TemplatePalette
@@ -139,8 +140,7 @@ def eye_sclera_mask(photo: np.ndarray, lm: np.ndarray, lid: tuple[int, ...], cen
     shadow and the iris's rim are darker)."""
     h, w = photo.shape[:2]
     poly = lm[list(lid)]
-    c = lm[centre]
-    r = float(np.mean(np.linalg.norm(lm[list(ring)] - c, axis=1)))
+    c, r = iris_circle(lm, centre, ring)
     height = float(np.ptp(poly[:, 1]))
     pad = int(np.ceil(settings.skin_ring * max(height, 1.0))) + 2
     x0, y0 = np.floor(poly.min(0)).astype(int) - pad

@@ -13,7 +13,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from engine.landmarks import LEFT_EYE, LEFT_IRIS, LEFT_IRIS_CENTRE, RIGHT_EYE, RIGHT_IRIS, RIGHT_IRIS_CENTRE
+from engine.landmarks import (LEFT_EYE, LEFT_IRIS, LEFT_IRIS_CENTRE, RIGHT_EYE, RIGHT_IRIS, RIGHT_IRIS_CENTRE,
+                              iris_circle)
 from engine.texture.color import linear_to_srgb
 from engine.texture.delight import LightingModel
 from engine.texture.template import load_template_detail_mask, load_template_roughness, skin_detail
@@ -53,8 +54,7 @@ def roughness_map(size: int) -> np.ndarray:
 def _iris_pixels(photo: np.ndarray, lm: np.ndarray, centre: int, ring: tuple[int, ...],
                  lid: tuple[int, ...]) -> np.ndarray:
     h, w = photo.shape[:2]
-    c = lm[centre]
-    r = float(np.mean(np.linalg.norm(lm[list(ring)] - c, axis=1)))
+    c, r = iris_circle(lm, centre, ring)
     if not np.isfinite(r) or r < 2.0:
         return np.zeros((0, 3), np.float32)
     x0, x1 = int(max(np.floor(c[0] - r), 0)), int(min(np.ceil(c[0] + r) + 1, w))

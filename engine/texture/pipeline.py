@@ -252,7 +252,9 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
     cam_dir = cam_dir / max(np.linalg.norm(cam_dir), 1e-9)
     vertex_ao = template_ambient_occlusion(model, runtime)
     texel_ao = texel_ambient_occlusion(model, a, vertex_ao)
-    calib = _calibration(photo, lms, delit, unwrap, model, verts, (K, R, t), settings.calibrate, (vertex_ao, texel_ao))
+    grey = _is_grey(photo)
+    calib = _calibration(photo, lms, delit, unwrap, model, verts, (K, R, t), settings.calibrate, (vertex_ao, texel_ao),
+                         grey)
     delit = apply_gain(delit, calib.gain)
     lap("delight")
 
@@ -279,7 +281,6 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
     # No real surface reflects less than ~1-2%; a black texel (the template's mouth lining after the
     # colour match) would also read as a hole when the texture is mip-mapped.
     final = np.maximum(final, ALBEDO_FLOOR)
-    grey = _is_grey(photo)
     if grey:
         # A black-and-white photo has no skin colour to give: the completed albedo stays grey rather
         # than mixing the grey face with the template's colours (lips, ears, neck, scalp).
@@ -356,12 +357,12 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
 
 def _calibration(photo: np.ndarray, lms: np.ndarray | None, delit, unwrap, model: HeadModel, verts: np.ndarray,
                  camera: tuple[np.ndarray, np.ndarray, np.ndarray], settings: CalibrationSettings,
-                 ao: tuple[np.ndarray, np.ndarray]) -> Calibration:
+                 ao: tuple[np.ndarray, np.ndarray], grey: bool) -> Calibration:
     """Exposure and light colour (:mod:`.calibrate`) from the sclera and the de-lit face skin."""
     skin = _regions(unwrap, model, ("face",)) & (delit.confidence > 0.5) & ~delit.outliers
     skin_rgb = delit.albedo[skin].mean(0).astype(np.float64) if skin.sum() > 100 else np.full(3, 0.3)
     eyes = [] if lms is None else _sclera_samples(photo, lms, delit, unwrap, model, verts, camera, settings, ao)
-    return calibrate_gain(skin_rgb, eyes, settings, grey=_is_grey(photo))
+    return calibrate_gain(skin_rgb, eyes, settings, grey=grey)
 
 
 def _sclera_samples(photo: np.ndarray, lms: np.ndarray, delit, unwrap, model: HeadModel, verts: np.ndarray,
