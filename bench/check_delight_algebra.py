@@ -66,7 +66,7 @@ def _fitted(scene, model) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
     face = detect_landmarks(Photo(rgb=scene.photo_srgb, path=Path("synthetic.png"), original_size=(w, h), scale=1.0))
     fit = fit_head(scene.photo_srgb, face, model, FitSettings(), scene.person_mask)
     cam = fit.camera
-    return cam.K, cam.R, cam.t, fit.vertices_posed, face.points
+    return cam.K, cam.R, cam.t, fit.vertices_unwrap, face.points
 
 
 def run(seeds: list[int], size: int, image_size: int, out: Path | None, use_fit: bool = False) -> dict[str, float]:

@@ -146,7 +146,7 @@ def _build_texture(rec: Reconstruction, model, person_mask, progress):
     inputs = TextureInputs(
         photo=np.asarray(srgb_to_linear(rec.photo.rgb.astype(np.float32) / 255.0), np.float32),
         K=cam.K, R=cam.R, t=cam.t,
-        vertices=rec.fit.vertices_posed,
+        vertices=rec.fit.vertices_unwrap,
         landmarks=rec.face.points,
         person_mask=person_mask,
         texture_size=rec.options.texture_size,

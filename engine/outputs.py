@@ -137,7 +137,8 @@ def _overlay(rec, model: HeadModel, vertices: np.ndarray) -> np.ndarray:
     cam = rec.fit.camera
     visible = visible_faces(model, vertices, cam.K, cam.R, cam.t, cam.width, cam.height, rec.runtime or CPU)
     v2d = cam.project(np.asarray(vertices, np.float64))
-    return draw_overlay(rec.photo.rgb, rec.face.points, rec.fit.landmarks_2d, vertices_2d=v2d,
+    shape_lm = rec.fit.landmarks_2d_parametric if rec.fit.landmarks_2d_parametric is not None else rec.fit.landmarks_2d
+    return draw_overlay(rec.photo.rgb, rec.face.points, shape_lm, vertices_2d=v2d,
                         faces=model.faces.numpy(), face_visible=visible,
                         focus=face_focus_box(_bbox(v2d[np.unique(model.faces.numpy()[visible])]), (cam.width, cam.height), 0.25))
 

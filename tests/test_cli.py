@@ -57,7 +57,10 @@ def test_params_camera_reprojects_the_landmarks(astronaut_out: Path) -> None:
     detected = np.array(params["landmarks478_detected"])
     iod = np.linalg.norm(detected[[33, 133]].mean(0) - detected[[362, 263]].mean(0))
     error = np.linalg.norm(pixels - detected, axis=1).mean() / iod
-    assert error < 0.015, f"mean landmark error {error:.2%} of the inter-ocular distance"
+    # head.obj is the slider fit: its landmarks sit a few % IOD off MediaPipe's (whose own error on known
+    # heads is 4-6 %); the texture is unwrapped with the corrective field on top, which lands on them.
+    assert error < 0.05, f"mean landmark error {error:.2%} of the inter-ocular distance"
+    assert params["metrics"]["landmark_error_iod"] < 0.015
     assert params["image_size"] == [512, 512]
     assert np.allclose(R @ R.T, np.eye(3), atol=1e-5) and np.linalg.det(R) > 0
     assert len(params["shape"]) > 100 and len(params["expression"]) == 52
@@ -89,15 +92,16 @@ def test_head_obj_matches_params(astronaut_out: Path) -> None:
 
 
 def test_astronaut_albedo_is_even_and_re_renders_the_photo(astronaut_out: Path) -> None:
-    # Measured: BS 11.7 over the face texels seen on both sides (5.98 with the filled texels counted,
-    # which flatter it), 27.9 dB self-consistency. Before the lighting was fitted from the skin below
+    # Measured: BS 11.7 over the face texels seen on both sides (5.92 with the filled texels counted,
+    # which flatter it), 25.8 dB self-consistency (27.9 when the corrective field was part of the shape:
+    # the stronger shape prior leaves the unwrap mesh's corrective field more to do). Before the lighting was fitted from the skin below
     # the brows first, forehead hair bent it (22.6 dB): these bounds catch that kind of regression.
     # They are regression guards, not quality claims: bench/bench_groundtruth.py measures quality.
     m = json.loads((astronaut_out / "params.json").read_text())["metrics"]
     assert m["bs_error"] < 13.0
     assert m["bs_error_with_fill"] < 6.5
     assert 0.3 < m["bs_counted_share"] < 0.8 and 0.2 < m["filled_share_face"] < 0.8
-    assert m["psnr_self_consistency"] > 26.0
+    assert m["psnr_self_consistency"] > 25.0
     assert m["bs_error"] < 0.5 * m["bs_error_unwrap"]
     assert m["landmark_error_parametric_iod"] > m["landmark_error_iod"]  # before / after the corrective field
 

@@ -104,7 +104,7 @@ def _texture(rec, photo_linear: np.ndarray):
     from engine.texture.pipeline import TextureInputs, TextureSettings, build_texture
 
     cam = rec.fit.camera
-    inputs = TextureInputs(photo=photo_linear, K=cam.K, R=cam.R, t=cam.t, vertices=rec.fit.vertices_posed,
+    inputs = TextureInputs(photo=photo_linear, K=cam.K, R=cam.R, t=cam.t, vertices=rec.fit.vertices_unwrap,
                            landmarks=rec.face.points, person_mask=None, texture_size=256)
     settings = TextureSettings(relit_sheet=False, rerender=False, debug=False)
     return build_texture(inputs, load_head_model(), settings=settings)

@@ -82,7 +82,7 @@ def raw_unwrap(photo_path: Path, size: int, glasses: bool = False) -> RawUnwrap:
     cam = fit.camera
     h, w = photo.rgb.shape[:2]
     lay = layout(size)
-    view = texel_view(lay, fit.vertices_posed, cam.K, cam.R, cam.t, w, h, MIN_FACING_UNWRAP)
+    view = texel_view(lay, fit.vertices_unwrap, cam.K, cam.R, cam.t, w, h, MIN_FACING_UNWRAP)
     lin = srgb_to_linear(photo.rgb / 255.0).astype(np.float32)
     px = np.nan_to_num(view.pixel, nan=-10.0).astype(np.float32)
     colour = cv2.remap(lin, px[..., 0], px[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)

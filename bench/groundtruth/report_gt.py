@@ -66,6 +66,39 @@ def _views(doc: dict) -> list[str]:
     return lines
 
 
+GEOMETRY_TARGET_FACE, GEOMETRY_TARGET_HEAD = 0.75, 0.85
+"""Issue #13's targets: fitted / unfitted-template surface error, face region and whole head."""
+
+
+def _geometry_by_view(doc: dict) -> list[str]:
+    """Surface error per view (one head per view, mean over its lightings), fitted against the template."""
+    rows = [r for r in doc["rows"] if "failed" not in r and "geom_face_mm" in r]
+    if not rows:
+        return []
+    lines = ["", f"Geometry per view (mm after similarity alignment; ratio = fitted / unfitted template, targets "
+                 f"face ≤ {GEOMETRY_TARGET_FACE:g}, head ≤ {GEOMETRY_TARGET_HEAD:g}; landmarks before the corrective "
+                 "field, inner face, % IOD):", "",
+             "| view | head | face fit / template | face ratio | whole head fit / template | head ratio "
+             "| landmarks | MediaPipe's own |", "|---|---|---|---|---|---|---|---|"]
+    for view in dict.fromkeys(r["view"] for r in rows):
+        sel = [r for r in rows if r["view"] == view]
+
+        def mean(key: str) -> float:
+            return float(np.mean([r[key] for r in sel]))
+
+        face_ratio = np.mean([r["geom_face_mm"] / r["geom_face_template_mm"] for r in sel])
+        head_ratio = np.mean([r["geom_head_mm"] / r["geom_head_template_mm"] for r in sel])
+        lines.append(f"| {view} | {sel[0]['head']} | {mean('geom_face_mm'):.2f} / {mean('geom_face_template_mm'):.2f} "
+                     f"| {face_ratio:.2f} | {mean('geom_head_mm'):.2f} / {mean('geom_head_template_mm'):.2f} "
+                     f"| {head_ratio:.2f} | {100 * mean('lm_inner_before_iod'):.2f} | {100 * mean('lm_detected_iod'):.2f} |")
+    face_all = np.mean([r["geom_face_mm"] / r["geom_face_template_mm"] for r in rows])
+    head_all = np.mean([r["geom_head_mm"] / r["geom_head_template_mm"] for r in rows])
+    lines.append(f"| all | | | {face_all:.2f} | | {head_all:.2f} | "
+                 f"{100 * np.mean([r['lm_inner_before_iod'] for r in rows]):.2f} | "
+                 f"{100 * np.mean([r['lm_detected_iod'] for r in rows]):.2f} |")
+    return lines
+
+
 def _warnings(doc: dict) -> list[str]:
     bad = [r for r in doc["rows"] if "failed" not in r and r.get("de_seen", 0) > 15]
     silent = [r for r in bad if not r.get("warnings")]
@@ -79,6 +112,7 @@ def markdown(doc: dict) -> str:
              f"texture {doc['texture_size']}²), commit `{doc['commit']}`, {doc['machine']}, {doc['date']}; "
              f"generation {doc['seconds']['generate']:.0f} s, total {doc['seconds']['total']:.0f} s.", ""]
     lines += _class_table(doc)
+    lines += _geometry_by_view(doc)
     lines += _views(doc)
     lines += _warnings(doc)
     if failed:

@@ -35,7 +35,8 @@ class PhotometricSettings:
     iterations: int = 30
     resolution: int = 160
     learning_rate: float = 0.003
-    photo_weight: float = 0.02
+    photo_weight: float = 0.3  # 0.02 before; more moves the shape with a uniform-albedo shading model that
+    # does not hold (tuned with the landmark priors on the training renders: 0.3 best, 1.0 worse)
     landmark_weight: float = 1.0
 
 
@@ -63,10 +64,12 @@ def _oval_mask(face: FaceLandmarks, affine: np.ndarray, resolution: int) -> np.n
 
 def refine_photometric(state: LandmarkFitState, basis: LandmarkBasis, model: HeadModel, photo_rgb: np.ndarray,
                        face: FaceLandmarks, weights: torch.Tensor, settings: PhotometricSettings,
-                       person_mask: np.ndarray | None = None, progress=None, runtime: Runtime = CPU
+                       person_mask: np.ndarray | None = None, progress=None, runtime: Runtime = CPU,
+                       lm_settings: LandmarkFitSettings = LandmarkFitSettings()
                        ) -> tuple[np.ndarray, np.ndarray, StageReport]:
     """Refines ``state`` in place. Returns SH coefficients (9, 3) in head space (linear RGB, for a white
-    albedo scaled by the skin colour), the skin colour (3,) and the stage report.
+    albedo scaled by the skin colour), the skin colour (3,) and the stage report. ``lm_settings``: the
+    landmark term and priors of stage (a), kept on here so this stage does not undo their balance.
 
     Only the render (rasterize + interpolate) runs on ``runtime``'s device; the clip-space vertices go
     there and the interpolated attributes come back, so the optimiser and its state stay on the CPU."""
@@ -85,7 +88,6 @@ def refine_photometric(state: LandmarkFitState, basis: LandmarkBasis, model: Hea
     faces = runtime.index(model.faces)
     skin = _skin_vertex_mask(model)
     target_lm = torch.as_tensor(face.points, dtype=torch.float32)
-    lm_settings = LandmarkFitSettings()
     params = [state.rotvec, state.translation, state.shape, state.expression]
     t_scale = 0.01 * float(state.translation.detach()[2])
     opt = Adam(params, settings.learning_rate, settings.iterations, scales=[0.1, t_scale * 0.3, 1.0, 1.0])

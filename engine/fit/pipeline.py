@@ -84,7 +84,8 @@ def fit_head(photo_rgb: np.ndarray, face: FaceLandmarks, model: HeadModel, setti
     sh_coeffs = albedo_gain = None
     if settings.photometric is not None and settings.photometric.iterations > 0:
         sh_coeffs, albedo_gain, report_b = refine_photometric(
-            state, basis, model, photo_rgb, face, weights, settings.photometric, person_mask, progress, runtime)
+            state, basis, model, photo_rgb, face, weights, settings.photometric, person_mask, progress, runtime,
+            settings.landmarks)
         stages.append(report_b)
     return _assemble(state, basis, model, corr, face, width, height, sh_coeffs, albedo_gain, stages,
                      settings.corrective, weights, contour.landmarks if marched is not None else None)
@@ -133,15 +134,14 @@ def _assemble(state, basis: LandmarkBasis, model: HeadModel, corr: LandmarkCorre
     lm3d = corr.points(model, torch.from_numpy(posed)).numpy().astype(np.float64)
     lm2d_parametric = camera.project(lm3d)
     parametric_err = np.linalg.norm(lm2d_parametric - face.points, axis=1)
+    offsets, lm2d = None, lm2d_parametric
     if corrective is not None:
-        both = corrective_offsets(np.concatenate([posed, lm3d]), lm3d, face.points - camera.project(lm3d),
+        both = corrective_offsets(np.concatenate([posed, lm3d]), lm3d, face.points - lm2d_parametric,
                                   camera.K, camera.R, camera.t, weights=_corrective_weights(weights, marched_landmarks),
                                   settings=corrective)
         offsets = _rigid_inner_parts(model, both[:len(posed)], both[len(posed):])
-        neutral, posed = neutral + offsets, posed + offsets
-        lm3d = corr.points(model, torch.from_numpy(posed)).numpy().astype(np.float64)
+        lm2d = camera.project(corr.points(model, torch.from_numpy(posed + offsets)).numpy().astype(np.float64))
         stages.append(StageReport("corrective", 1, 0.0, {"max_offset_mm": float(np.abs(offsets).max() * 1000)}))
-    lm2d = camera.project(lm3d)
     err = np.linalg.norm(lm2d - face.points, axis=1)
     visible = (visibility_weight(landmark_facing(state, basis, width, height)) > 0.5).numpy()
     metrics = {
@@ -157,5 +157,6 @@ def _assemble(state, basis: LandmarkBasis, model: HeadModel, corr: LandmarkCorre
     return FitResult(camera=camera, vertices_neutral=neutral, vertices_posed=posed,
                      shape=state.shape.detach().numpy().copy(), expression=state.expression.detach().numpy().copy(),
                      landmarks_2d=lm2d, landmarks_3d=lm3d.astype(np.float32), landmarks_2d_parametric=lm2d_parametric,
+                     unwrap_offsets=offsets,
                      sh_coeffs=sh_coeffs, albedo_gain=albedo_gain,
                      stages=stages, metrics=metrics)

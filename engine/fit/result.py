@@ -25,14 +25,19 @@ class FitResult:
     """Everything the fit found, in numpy, in the working image's pixels.
 
     ``vertices_neutral`` (V, 3) float32: identity (shape only, neutral expression), head space, metres.
-    ``vertices_posed`` (V, 3) float32: identity with the photo's expression.
+    ``vertices_posed`` (V, 3) float32: identity with the photo's expression. Both are the slider and
+    expression fit: the head's shape.
+    ``unwrap_offsets`` (V, 3) float32 or None: the corrective field, which moves the posed mesh's lids,
+    lips and other landmarks onto the detected ones so the texture is unwrapped from the right pixels.
+    It follows MediaPipe's detection error as much as the face (on the ground-truth benchmark it made
+    the surface 30 % worse), so it is used for unwrapping only, never added to the shape.
     ``shape`` (S,) slider values, ``expression`` (52,) ARKit weights in [0, 1].
     ``sh_coeffs`` (9, 3) linear-RGB spherical-harmonics lighting (None before the photometric stage).
     ``albedo_gain`` (3,) the per-channel skin colour the photometric stage matched.
-    ``landmarks_2d`` (478, 2) the fitted mesh's landmarks projected into the working image.
-    ``landmarks_3d`` (478, 3) the same points in head space (posed mesh).
-    ``landmarks_2d_parametric`` (478, 2) the landmarks of the slider/expression fit, before the
-    corrective field moved the mesh onto the detected points (what the model alone explains).
+    ``landmarks_2d`` (478, 2) the landmarks of the unwrap mesh (posed + ``unwrap_offsets``) projected
+    into the working image: what the texture is aligned to.
+    ``landmarks_3d`` (478, 3) the landmarks of the posed mesh (the head's shape), head space.
+    ``landmarks_2d_parametric`` (478, 2) ``landmarks_3d`` projected: what the shape alone explains.
     """
 
     camera: Camera
@@ -43,7 +48,15 @@ class FitResult:
     landmarks_2d: np.ndarray
     landmarks_3d: np.ndarray
     landmarks_2d_parametric: np.ndarray | None = None
+    unwrap_offsets: np.ndarray | None = None
     sh_coeffs: np.ndarray | None = None
     albedo_gain: np.ndarray | None = None
     stages: list[StageReport] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def vertices_unwrap(self) -> np.ndarray:
+        """(V, 3) float32 the posed mesh with the corrective field: the mesh the texture is unwrapped with."""
+        if self.unwrap_offsets is None:
+            return self.vertices_posed
+        return (self.vertices_posed + self.unwrap_offsets).astype(np.float32)
