@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["MeshArrays", "Material", "write_obj", "write_glb", "write_mesh_npz", "write_png", "png_bytes",
-           "unweld", "vertex_normals"]
+           "unweld", "vertex_normals", "vertex_tangents"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,35 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
         np.add.at(n, faces[:, k], fn)
     n /= np.linalg.norm(n, axis=1, keepdims=True).clip(1e-12)
     return n.astype(np.float32)
+
+
+def vertex_tangents(positions: np.ndarray, normals: np.ndarray, uvs: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(V, 4) float32 glTF tangents: xyz along +u, orthogonal to ``normals``; w = +-1 so that
+    ``cross(normal, xyz) * w`` points along +v (v up, the OBJ convention of ``uvs``, which is "up" in
+    the normal map's image). Per-triangle UV derivatives, area-weighted per vertex, as MikkTSpace does
+    for a mesh whose UVs are not mirrored within a triangle fan.
+
+    ``positions``/``normals`` (V, 3), ``uvs`` (V, 2) per vertex (unwelded at UV seams), ``faces`` (F, 3).
+    """
+    p, t = positions.astype(np.float64), uvs.astype(np.float64)
+    e1, e2 = p[faces[:, 1]] - p[faces[:, 0]], p[faces[:, 2]] - p[faces[:, 0]]
+    d1, d2 = t[faces[:, 1]] - t[faces[:, 0]], t[faces[:, 2]] - t[faces[:, 0]]
+    det = d1[:, 0] * d2[:, 1] - d2[:, 0] * d1[:, 1]
+    r = np.where(np.abs(det) > 1e-20, 1.0 / np.where(det == 0, 1.0, det), 0.0)[:, None]
+    dpdu = (e1 * d2[:, 1:2] - e2 * d1[:, 1:2]) * r
+    dpdv = (e2 * d1[:, 0:1] - e1 * d2[:, 0:1]) * r
+    tan, bit = np.zeros_like(p), np.zeros_like(p)
+    for k in range(3):
+        np.add.at(tan, faces[:, k], dpdu)
+        np.add.at(bit, faces[:, k], dpdv)
+    n = normals.astype(np.float64)
+    tan -= n * (tan * n).sum(1, keepdims=True)
+    length = np.linalg.norm(tan, axis=1, keepdims=True)
+    # No UV gradient (degenerate UVs): any direction perpendicular to the normal.
+    fallback = np.cross(n, np.where(np.abs(n[:, :1]) < 0.9, [[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]]))
+    tan = np.where(length > 1e-12, tan / np.maximum(length, 1e-12), fallback / np.linalg.norm(fallback, axis=1, keepdims=True))
+    w = np.where((np.cross(n, tan) * bit).sum(1) < 0.0, -1.0, 1.0)
+    return np.concatenate([tan, w[:, None]], axis=1).astype(np.float32)
 
 
 def unweld(faces: np.ndarray, uv_faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -197,12 +226,14 @@ def write_glb(path: Path, mesh: MeshArrays, materials: dict[str, Material], text
     positions = mesh.vertices[src_v].astype(np.float32)
     normals = vertex_normals(mesh.vertices, mesh.faces)[src_v]
     uv = mesh.uvs[src_uv].astype(np.float32).copy()
+    tangents = vertex_tangents(positions, normals, uv, corner_faces)
     uv[:, 1] = 1.0 - uv[:, 1]  # glTF's v points down
     b = _GltfBuilder()
     attrs = {
         "POSITION": b.accessor(positions, "VEC3", _ARRAY_BUFFER, with_bounds=True),
         "NORMAL": b.accessor(normals, "VEC3", _ARRAY_BUFFER),
         "TEXCOORD_0": b.accessor(uv, "VEC2", _ARRAY_BUFFER),
+        "TANGENT": b.accessor(tangents, "VEC4", _ARRAY_BUFFER),
     }
     targets = []
     if morph_deltas is not None and len(morph_deltas):
@@ -242,7 +273,11 @@ def write_glb(path: Path, mesh: MeshArrays, materials: dict[str, Material], text
         sel = corner_faces[mesh.face_part == part_id]
         if len(sel) == 0:
             continue
-        prim = {"attributes": attrs, "indices": b.accessor(sel.reshape(-1).astype(np.uint32), "SCALAR",
+        mat = materials[part]
+        used = {k: v for k, v in attrs.items()
+                if (k != "TANGENT" or mat.normal_texture)
+                and (k != "TEXCOORD_0" or mat.base_color_texture or mat.normal_texture or mat.roughness_texture)}
+        prim = {"attributes": used, "indices": b.accessor(sel.reshape(-1).astype(np.uint32), "SCALAR",
                                                             _ELEMENT_ARRAY_BUFFER),
                 "material": material_index[materials[part].name], "mode": 4}
         if targets:
