@@ -24,12 +24,14 @@ def mesh_arrays(model: HeadModel, vertices: np.ndarray) -> MeshArrays:
 
 
 def materials_for(model: HeadModel, textured: bool, eye_color_srgb=(0.35, 0.25, 0.18)) -> dict[str, Material]:
-    """One material per part; the skin maps the texture files when there is a texture."""
+    """One material per part; the skin maps the texture files when there is a texture, and so do the
+    eyes (the albedo's eyeball islands hold the sclera, the iris in the photo's eye colour and the pupil)."""
     eye = tuple(float(c) ** 2.2 for c in eye_color_srgb)
     skin = Material("skin", (0.8, 0.6, 0.5), 0.5,
                     "albedo.png" if textured else None, "normal.png" if textured else None,
                     "roughness.png" if textured else None)
-    table = {"skin": skin, "eye_l": Material("eye", eye, 0.1), "eye_r": Material("eye", eye, 0.1),
+    eyes = Material("eye", eye, 0.1, "albedo.png" if textured else None)
+    table = {"skin": skin, "eye_l": eyes, "eye_r": eyes,
              "teeth_upper": Material("teeth", (0.8, 0.77, 0.7), 0.3),
              "teeth_lower": Material("teeth", (0.8, 0.77, 0.7), 0.3),
              "tongue": Material("tongue", (0.5, 0.18, 0.18), 0.35)}

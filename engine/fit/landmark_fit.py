@@ -16,7 +16,8 @@ from engine.fit.contour import ContourCandidates, march_contour
 from engine.fit.optim import Adam
 from engine.fit.result import StageReport
 
-__all__ = ["LandmarkBasis", "LandmarkFitSettings", "LandmarkFitState", "fit_landmarks", "landmark_weights"]
+__all__ = ["LandmarkBasis", "LandmarkFitSettings", "LandmarkFitState", "fit_landmarks", "landmark_weights",
+           "refit_shape", "UNWRAP_FIT"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,12 @@ class LandmarkFitSettings:
     symmetry_prior: float = 2e-3
     focal_prior: float = 1e-3
     robust_scale: float = 0.015  # in inter-ocular distances: residuals beyond it count less than squared
+
+
+UNWRAP_FIT = LandmarkFitSettings(joint_iterations=150, shape_prior=5e-5, robust_scale=0.03)
+"""The loose fit of :func:`refit_shape` for the texture's unwrap mesh: the weak prior follows the detected
+landmarks closely, which the texture needs (with the shape's prior the unwrap mesh misses the far side of a
+turned face and the albedo's left/right asymmetry doubles on the ground-truth benchmark)."""
 
 
 @dataclass
@@ -175,6 +182,22 @@ def landmark_facing(state: LandmarkFitState, basis: LandmarkBasis, width: int, h
 def visibility_weight(facing: torch.Tensor) -> torch.Tensor:
     """1 for surfaces facing the camera (cos > 0.35), falling to 0 at grazing angles (cos < 0.05)."""
     return ((facing - 0.05) / 0.3).clamp(0.0, 1.0)
+
+
+def refit_shape(state: LandmarkFitState, basis: LandmarkBasis, target: np.ndarray, iod: float, width: int,
+                height: int, weights: torch.Tensor, settings: LandmarkFitSettings = UNWRAP_FIT) -> LandmarkFitState:
+    """A copy of ``state`` whose shape and expression are refitted under ``settings`` with the camera held
+    fixed (so both meshes share one camera). ``weights``: the per-landmark weights the fit ended with."""
+    def leaf(x: torch.Tensor) -> torch.Tensor:
+        return x.detach().clone().requires_grad_(True)
+
+    loose = LandmarkFitState(rotvec=state.rotvec.detach().clone(), translation=state.translation.detach().clone(),
+                             log_focal=state.log_focal.detach().clone(), shape=leaf(state.shape),
+                             expression=leaf(state.expression), log_focal_prior=state.log_focal_prior)
+    args = (torch.as_tensor(target, dtype=torch.float32), weights, iod, width, height, settings)
+    _run([loose.shape, loose.expression], [1.0, 1.0], loose, basis, settings.joint_iterations,
+         settings.learning_rate, args)
+    return loose
 
 
 def fit_landmarks(basis: LandmarkBasis, target: np.ndarray, iod: float, width: int, height: int,

@@ -12,8 +12,8 @@ from engine.fit.camera import Camera
 from engine.fit.contour import contour_candidates, marched_correspondence
 from engine.fit.corrective import CorrectiveSettings, corrective_offsets
 from engine.fit.correspondence import LandmarkCorrespondence, load_correspondence
-from engine.fit.landmark_fit import (LandmarkBasis, LandmarkFitSettings, fit_landmarks, landmark_facing,
-                                    landmark_weights, visibility_weight)
+from engine.fit.landmark_fit import (UNWRAP_FIT, LandmarkBasis, LandmarkFitSettings, fit_landmarks, landmark_facing,
+                                    landmark_weights, refit_shape, visibility_weight)
 from engine.fit.photometric import PhotometricSettings, refine_photometric
 from engine.fit.result import FitResult, StageReport
 from engine.head.model import HeadModel
@@ -29,6 +29,8 @@ class FitSettings:
     photometric: PhotometricSettings | None = PhotometricSettings()
     corrective: CorrectiveSettings | None = CorrectiveSettings()
     march_contour: bool = True
+    unwrap: LandmarkFitSettings | None = UNWRAP_FIT
+    """The loose refit the texture's unwrap mesh starts from (None: the shape itself)."""
 
     @staticmethod
     def for_quality(quality: str) -> "FitSettings":
@@ -87,8 +89,11 @@ def fit_head(photo_rgb: np.ndarray, face: FaceLandmarks, model: HeadModel, setti
             state, basis, model, photo_rgb, face, weights, settings.photometric, person_mask, progress, runtime,
             settings.landmarks)
         stages.append(report_b)
+    loose = None
+    if settings.unwrap is not None:
+        loose = refit_shape(state, basis, face.points, face.inter_ocular, width, height, weights, settings.unwrap)
     return _assemble(state, basis, model, corr, face, width, height, sh_coeffs, albedo_gain, stages,
-                     settings.corrective, weights, contour.landmarks if marched is not None else None)
+                     settings.corrective, weights, contour.landmarks if marched is not None else None, loose)
 
 
 def _corrective_weights(weights: torch.Tensor, marched: torch.Tensor | None) -> np.ndarray:
@@ -122,26 +127,40 @@ def _rigid_inner_parts(model: HeadModel, offsets: np.ndarray, landmark_offsets: 
     return out
 
 
+def _unwrap_offsets(model: HeadModel, corr: LandmarkCorrespondence, camera: Camera, face: FaceLandmarks,
+                    posed: np.ndarray, base: np.ndarray, corrective: CorrectiveSettings | None, trust: np.ndarray,
+                    stages: list) -> tuple[np.ndarray, np.ndarray]:
+    """The unwrap mesh as offsets from ``posed`` (V, 3), and its landmarks (478, 2) in the image: ``base``
+    (the loose refit, or the shape itself), then the corrective field onto the detected landmarks."""
+    unwrap = base
+    if corrective is not None:
+        base_lm = corr.points(model, torch.from_numpy(base)).numpy().astype(np.float64)
+        both = corrective_offsets(np.concatenate([base, base_lm]), base_lm, face.points - camera.project(base_lm),
+                                  camera.K, camera.R, camera.t, weights=trust, settings=corrective)
+        field = _rigid_inner_parts(model, both[:len(base)], both[len(base):])
+        unwrap = base + field
+        stages.append(StageReport("corrective", 1, 0.0, {"max_offset_mm": float(np.abs(field).max() * 1000)}))
+    lm2d = camera.project(corr.points(model, torch.from_numpy(unwrap)).numpy().astype(np.float64))
+    return (unwrap - posed).astype(np.float32), lm2d
+
+
 def _assemble(state, basis: LandmarkBasis, model: HeadModel, corr: LandmarkCorrespondence, face: FaceLandmarks,
               width: int, height: int, sh_coeffs, albedo_gain, stages, corrective: CorrectiveSettings | None,
-              weights: torch.Tensor, marched_landmarks: torch.Tensor | None) -> FitResult:
+              weights: torch.Tensor, marched_landmarks: torch.Tensor | None, loose=None) -> FitResult:
     with torch.no_grad():
         K, R, t = state.camera_matrices(width, height)
         neutral = model.shaped_vertices(state.shape.detach(), None).numpy()
         posed = model.shaped_vertices(state.shape.detach(), state.expression.detach()).numpy()
+        base = posed if loose is None else model.shaped_vertices(loose.shape.detach(), loose.expression.detach()).numpy()
     camera = Camera(K.numpy().astype(np.float64), R.numpy().astype(np.float64), t.detach().numpy().astype(np.float64),
                     width, height)
     lm3d = corr.points(model, torch.from_numpy(posed)).numpy().astype(np.float64)
     lm2d_parametric = camera.project(lm3d)
     parametric_err = np.linalg.norm(lm2d_parametric - face.points, axis=1)
     offsets, lm2d = None, lm2d_parametric
-    if corrective is not None:
-        both = corrective_offsets(np.concatenate([posed, lm3d]), lm3d, face.points - lm2d_parametric,
-                                  camera.K, camera.R, camera.t, weights=_corrective_weights(weights, marched_landmarks),
-                                  settings=corrective)
-        offsets = _rigid_inner_parts(model, both[:len(posed)], both[len(posed):])
-        lm2d = camera.project(corr.points(model, torch.from_numpy(posed + offsets)).numpy().astype(np.float64))
-        stages.append(StageReport("corrective", 1, 0.0, {"max_offset_mm": float(np.abs(offsets).max() * 1000)}))
+    if corrective is not None or loose is not None:
+        offsets, lm2d = _unwrap_offsets(model, corr, camera, face, posed, base, corrective,
+                                        _corrective_weights(weights, marched_landmarks), stages)
     err = np.linalg.norm(lm2d - face.points, axis=1)
     visible = (visibility_weight(landmark_facing(state, basis, width, height)) > 0.5).numpy()
     metrics = {

@@ -6,7 +6,8 @@
   height field) - the mesh carries all geometric shape, the photo gives no reliable micro-normals;
 * roughness: linear 8-bit, per region from the template (skin, lips, eyes, teeth...);
 * eye colour: the de-lit median colour of the iris pixels in the photo (MediaPipe iris landmarks
-  468-477), excluding pupil, eyelid-covered parts and specular glints.
+  468-477), excluding pupil, eyelid-covered parts and specular glints; :func:`paint_iris` puts it
+  on the template's iris in the eyeball islands, keeping its streaks, limbal ring and pupil.
 """
 from __future__ import annotations
 
@@ -15,11 +16,11 @@ import numpy as np
 
 from engine.landmarks import (LEFT_EYE, LEFT_IRIS, LEFT_IRIS_CENTRE, RIGHT_EYE, RIGHT_IRIS, RIGHT_IRIS_CENTRE,
                               iris_circle)
-from engine.texture.color import linear_to_srgb
+from engine.texture.color import linear_to_srgb, luminance, srgb_to_linear
 from engine.texture.delight import LightingModel
 from engine.texture.template import load_template_detail_mask, load_template_roughness, skin_detail
 
-__all__ = ["DEFAULT_EYE_COLOR_SRGB", "albedo_srgb8", "normal_map", "roughness_map", "eye_color"]
+__all__ = ["DEFAULT_EYE_COLOR_SRGB", "albedo_srgb8", "normal_map", "roughness_map", "eye_color", "paint_iris"]
 
 DEFAULT_EYE_COLOR_SRGB = (0.35, 0.25, 0.18)
 """Used when no iris can be measured (closed eyes, tiny face)."""
@@ -49,6 +50,35 @@ def normal_map(size: int, relief: float = 0.35, seed: int = 3) -> np.ndarray:
 def roughness_map(size: int) -> np.ndarray:
     """(N, N) uint8 linear roughness per region (the template's)."""
     return np.round(np.clip(load_template_roughness(size), 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+IRIS_FULL, IRIS_NONE = 0.12, 0.55
+"""Eyeball texels darker than these fractions of the sclera's luminance are all iris / no iris."""
+
+
+def paint_iris(albedo: np.ndarray, eyeball: np.ndarray, eye_color_srgb: tuple[float, float, float]) -> np.ndarray:
+    """(N, N, 3) linear ``albedo`` with the iris of the eyeball texels (``eyeball`` (N, N) bool) tinted
+    to ``eye_color_srgb``.
+
+    The iris is found by luminance against the sclera (the 90th percentile of the eyeball texels): the
+    template paints a dark iris, a darker limbal ring and a near-black pupil on a white sclera. Iris
+    texels are multiplied by eye colour / the template iris's median colour, so the streaks, the ring
+    and the pupil keep their pattern and the exported eyes (OBJ, GLB) show the photo's eye colour.
+    """
+    if not eyeball.any():
+        return albedo
+    lum = np.asarray(luminance(albedo), np.float32)
+    sclera = float(np.quantile(lum[eyeball], 0.9))
+    w = np.clip((IRIS_NONE * sclera - lum) / ((IRIS_NONE - IRIS_FULL) * sclera), 0.0, 1.0) * eyeball
+    core = (w > 0.99) & (lum > 0.5 * np.median(lum[w > 0.99])) if (w > 0.99).any() else w > 0.99
+    if core.sum() < 4:
+        return albedo
+    ref = np.median(albedo[core], axis=0)
+    target = np.asarray(srgb_to_linear(np.asarray(eye_color_srgb, np.float32)), np.float32)
+    ratio = np.clip(target / np.maximum(ref, 1e-4), 0.1, 10.0)
+    out = albedo.copy()
+    out[eyeball] *= (1.0 + w[eyeball, None] * (ratio - 1.0))
+    return np.clip(out, 0.0, 1.0)
 
 
 def _iris_pixels(photo: np.ndarray, lm: np.ndarray, centre: int, ring: tuple[int, ...],

@@ -60,7 +60,7 @@ from engine.texture.delight import (
     texel_ambient_occlusion,
 )
 from engine.texture.diagnostics import DiagnosticSettings, diagnose
-from engine.texture.maps import albedo_srgb8, eye_color, normal_map, roughness_map
+from engine.texture.maps import albedo_srgb8, eye_color, normal_map, paint_iris, roughness_map
 from engine.texture.metrics import brightness_symmetry_error
 from engine.texture.relight import render_relit_sheet, rerender
 from engine.texture.template import load_template_albedo
@@ -167,6 +167,11 @@ def _check(inputs: TextureInputs, model: HeadModel) -> tuple[np.ndarray, np.ndar
 
 def _regions(unwrap: Unwrap, model: HeadModel, names: tuple[str, ...]) -> np.ndarray:
     return np.isin(unwrap.region, [model.region_id(n) for n in names])
+
+
+def _eyeballs(unwrap: Unwrap, model: HeadModel) -> np.ndarray:
+    """(N, N) bool: the texels of the two eyeball parts."""
+    return np.isin(unwrap.part, [model.part_id("eye_l"), model.part_id("eye_r")])
 
 
 def _matched_template(template: np.ndarray, albedo: np.ndarray, confidence: np.ndarray, unwrap: Unwrap,
@@ -288,10 +293,11 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
         done = Completed(_grey(done.albedo), done.from_photo, done.from_mirror, done.from_template)
 
     report("texture", 0.8, "writing PBR maps")
+    eye = eye_color(photo, lms, delit.lighting, cam_dir)
+    final = paint_iris(final, _eyeballs(unwrap, model), eye)
     albedo_srgb = albedo_srgb8(final)
     normal = normal_map(n)
     rough = roughness_map(n)
-    eye = eye_color(photo, lms, delit.lighting, cam_dir)
     lap("maps")
 
     report("texture", 0.88, "measuring")
