@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from engine.texture.calibrate import (
+    provisional_balance,
     CalibrationSettings,
     ScleraSample,
     calibrate_gain,
@@ -159,3 +160,30 @@ def test_a_prior_instead_of_a_measurement_is_said() -> None:
     assert calibration_warnings(calibrate_gain(np.array([0.1, 0.08, 0.06]), [])) != []
     eye = ScleraSample(np.array([0.35, 0.34, 0.32]), np.full(3, 0.5), 200)
     assert calibration_warnings(calibrate_gain(np.array([0.2, 0.15, 0.12]), [eye])) == []
+
+
+def test_skin_in_the_region_needs_no_provisional_balance() -> None:
+    skin = np.asarray(srgb_to_linear(np.array([0.8, 0.6, 0.5], np.float32)), np.float64)
+    np.testing.assert_allclose(provisional_balance(skin), 1.0)
+
+
+def test_the_astronauts_sclera_is_found_under_a_strong_blue_cast() -> None:
+    """A camera white-balanced for tungsten in daylight: the eye white turns blue and the skin loses its
+    orange. Compared under the provisional balance the eye white is found again, with its cast kept."""
+    from engine.images import load_photo
+    from engine.landmarks import detect_landmarks
+    from tests.photos import photo_path
+
+    loaded = load_photo(photo_path("astronaut"))
+    face = detect_landmarks(loaded)
+    cast = np.array([0.55, 0.85, 1.6], np.float32)
+    photo = np.asarray(srgb_to_linear(loaded.rgb.astype(np.float32) / 255.0)) * cast * 0.6
+    skin = np.asarray(srgb_to_linear(np.array([0.8, 0.6, 0.5], np.float32)), np.float64) * cast
+    balance = provisional_balance(skin)
+    assert balance[0] > balance[2]  # warms the blue photo up
+    found = [px for _, px in sclera_pixels(photo, face.points, SETTINGS, balance)]
+    assert all(len(px) >= SETTINGS.min_sclera_pixels for px in found)
+    for px in found:
+        colour = sclera_colour(px, SETTINGS) / cast  # the cast removed: a near-neutral, bright eye white
+        lab = _lab(colour / 0.6)
+        assert np.hypot(lab[1], lab[2]) < 12.0 and lab[0] > 60.0

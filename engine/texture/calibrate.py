@@ -48,6 +48,7 @@ __all__ = [
     "Calibration",
     "CalibrationSettings",
     "ScleraSample",
+    "provisional_balance",
     "apply_gain",
     "calibrate_gain", "calibration_warnings", "clipped_share",
     "eye_centres_px",
@@ -121,9 +122,9 @@ def _saturation(px: np.ndarray) -> np.ndarray:
 
 
 def _eye_sclera(photo: np.ndarray, lm: np.ndarray, lid: tuple[int, ...], centre: int, ring: tuple[int, ...],
-                settings: CalibrationSettings) -> np.ndarray:
+                settings: CalibrationSettings, balance: np.ndarray | None = None) -> np.ndarray:
     """(M, 3) pixels of one eye's visible sclera (see :func:`eye_sclera_mask`)."""
-    found = eye_sclera_mask(photo, lm, lid, centre, ring, settings)
+    found = eye_sclera_mask(photo, lm, lid, centre, ring, settings, balance)
     if found is None:
         return np.zeros((0, 3), np.float32)
     (y0, x0), mask = found
@@ -131,13 +132,15 @@ def _eye_sclera(photo: np.ndarray, lm: np.ndarray, lid: tuple[int, ...], centre:
 
 
 def eye_sclera_mask(photo: np.ndarray, lm: np.ndarray, lid: tuple[int, ...], centre: int, ring: tuple[int, ...],
-                    settings: CalibrationSettings) -> tuple[tuple[int, int], np.ndarray] | None:
+                    settings: CalibrationSettings, balance: np.ndarray | None = None
+                    ) -> tuple[tuple[int, int], np.ndarray] | None:
     """((row, col) of the crop's corner, (h, w) bool mask) of one eye's visible sclera, or None.
 
     Candidates lie inside the lid contour and outside the iris; of those, the sclera is what is
     clearly less saturated than the skin around the eye (whatever the light's colour, skin stays
     more saturated than the eye white) and brighter than the candidates' median (lashes, lid
-    shadow and the iris's rim are darker)."""
+    shadow and the iris's rim are darker). ``balance`` (3,): a provisional white balance the
+    saturations are compared under (see :func:`provisional_balance`); the pixels stay the photo's."""
     h, w = photo.shape[:2]
     poly = lm[list(lid)]
     c, r = iris_circle(lm, centre, ring)
@@ -157,22 +160,24 @@ def eye_sclera_mask(photo: np.ndarray, lm: np.ndarray, lid: tuple[int, ...], cen
     cand = (inside > 0) & (np.hypot(xx - c[0], yy - c[1]) > settings.iris_margin * r)
     if cand.sum() < settings.min_sclera_pixels or around.sum() < 10:
         return None
-    s_skin = float(np.median(_saturation(crop[around])))
+    balanced = crop if balance is None else crop * np.asarray(balance, np.float32)
+    s_skin = float(np.median(_saturation(balanced[around])))
     lum = luminance(crop)
     mask = cand & (lum > np.median(lum[cand]))
     if s_skin > settings.sclera_saturation:  # a colour photo: the eye white is the unsaturated part
-        mask &= _saturation(crop) < s_skin - settings.sclera_saturation
+        mask &= _saturation(balanced) < s_skin - settings.sclera_saturation
     else:  # black and white: only brightness tells
         mask &= lum > np.quantile(lum[cand], settings.grey_sclera_quantile)
     return (y0, x0), mask
 
 
-def sclera_pixels(photo: np.ndarray, landmarks: np.ndarray, settings: CalibrationSettings = CalibrationSettings()
-                  ) -> list[tuple[np.ndarray, np.ndarray]]:
+def sclera_pixels(photo: np.ndarray, landmarks: np.ndarray, settings: CalibrationSettings = CalibrationSettings(),
+                  balance: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per eye (person's left, then right): (iris centre (2,) x, y pixels, (M, 3) linear pixels of the
-    visible sclera) in ``photo`` (H, W, 3), from 478 landmarks (x, y)."""
+    visible sclera) in ``photo`` (H, W, 3), from 478 landmarks (x, y); ``balance`` as in
+    :func:`eye_sclera_mask`."""
     lm = np.asarray(landmarks, np.float64)
-    return [(lm[c], _eye_sclera(photo, lm, lid, c, ring, settings))
+    return [(lm[c], _eye_sclera(photo, lm, lid, c, ring, settings, balance))
             for lid, c, ring in ((LEFT_EYE, LEFT_IRIS_CENTRE, LEFT_IRIS), (RIGHT_EYE, RIGHT_IRIS_CENTRE, RIGHT_IRIS))]
 
 
@@ -275,6 +280,21 @@ def skin_locus_gain(skin_rgb: np.ndarray, settings: CalibrationSettings = Calibr
     if np.allclose(target, (l, hue, chroma)):
         return np.ones(3)
     return _rgb(*target) / np.maximum(skin_rgb, 1e-6)
+
+
+def provisional_balance(skin_rgb: np.ndarray, settings: CalibrationSettings = CalibrationSettings()) -> np.ndarray:
+    """(3,) white balance the sclera search compares saturations under: 1 when the de-lit mean skin
+    colour ``skin_rgb`` (3,) lies in the skin region, else the gain taking it to the region's central hue
+    and chroma at its own lightness. Under a strong cast (a photo white-balanced for tungsten in daylight) the eye
+    white takes the cast's saturation and orange skin loses its own, so without it no sclera is found."""
+    l, hue, chroma = _lch(skin_rgb)
+    inside = (settings.skin_hue[0] <= hue <= settings.skin_hue[1]
+              and settings.skin_chroma[0] <= chroma <= settings.skin_chroma[1])
+    if inside:
+        return np.ones(3)
+    target = _rgb(l, 0.5 * (settings.skin_hue[0] + settings.skin_hue[1]), 0.5 * (settings.skin_chroma[0] + settings.skin_chroma[1]))
+    g = target / np.maximum(skin_rgb, 1e-6)
+    return g / max(float(luminance(g.astype(np.float32))), 1e-9)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from engine.texture.calibrate import (
     Calibration,
     CalibrationSettings,
     ScleraSample,
+    provisional_balance,
     apply_gain,
     calibrate_gain,
     calibration_warnings,
@@ -367,20 +368,21 @@ def _calibration(photo: np.ndarray, lms: np.ndarray | None, delit, unwrap, model
     """Exposure and light colour (:mod:`.calibrate`) from the sclera and the de-lit face skin."""
     skin = _regions(unwrap, model, ("face",)) & (delit.confidence > 0.5) & ~delit.outliers
     skin_rgb = delit.albedo[skin].mean(0).astype(np.float64) if skin.sum() > 100 else np.full(3, 0.3)
-    eyes = [] if lms is None else _sclera_samples(photo, lms, delit, unwrap, model, verts, camera, settings, ao)
+    eyes = [] if lms is None else _sclera_samples(photo, lms, delit, unwrap, model, verts, camera, settings, ao,
+                                                  provisional_balance(skin_rgb, settings))
     return calibrate_gain(skin_rgb, eyes, settings, grey=grey)
 
 
 def _sclera_samples(photo: np.ndarray, lms: np.ndarray, delit, unwrap, model: HeadModel, verts: np.ndarray,
                     camera: tuple[np.ndarray, np.ndarray, np.ndarray], settings: CalibrationSettings,
-                    ao: tuple[np.ndarray, np.ndarray]) -> list[ScleraSample]:
+                    ao: tuple[np.ndarray, np.ndarray], balance: np.ndarray | None = None) -> list[ScleraSample]:
     """Each eye's sclera colour in the photo beside the shading of the eyeball it belongs to (the
-    fitted eyeball whose centre projects nearer the iris)."""
+    fitted eyeball whose centre projects nearer the iris); ``balance``: see :func:`provisional_balance`."""
     K, R, t = camera
     centres = eye_centres_px(model, verts, K, R, t)
     vertex_ao, lid_ao = ao
     out = []
-    for iris, px in sclera_pixels(photo, lms, settings):
+    for iris, px in sclera_pixels(photo, lms, settings, balance):
         colour = sclera_colour(px, settings)
         if colour is None:
             continue
