@@ -283,16 +283,18 @@ def skin_locus_gain(skin_rgb: np.ndarray, settings: CalibrationSettings = Calibr
 
 
 def provisional_balance(skin_rgb: np.ndarray, settings: CalibrationSettings = CalibrationSettings()) -> np.ndarray:
-    """(3,) white balance the sclera search compares saturations under: 1 when the de-lit mean skin
-    colour ``skin_rgb`` (3,) lies in the skin region, else the gain taking it to the region's central hue
-    and chroma at its own lightness. Under a strong cast (a photo white-balanced for tungsten in daylight) the eye
-    white takes the cast's saturation and orange skin loses its own, so without it no sclera is found."""
+    """(3,) white balance the sclera search compares saturations under: 1 when the de-lit mean skin colour
+    ``skin_rgb`` (3,) has a skin's hue and, scaled to the prior's lightness, a skin's chroma; else the gain
+    taking it to the region's central hue and a typical chroma for its lightness. Under a strong cast (a
+    photo white-balanced for tungsten in daylight, a blue key) the eye white takes the cast's saturation
+    and orange skin loses its own, so without it no sclera is found. The chroma is compared relative to
+    the lightness because a dim photo's skin has a low chroma but a skin's chromaticity."""
     l, hue, chroma = _lch(skin_rgb)
-    inside = (settings.skin_hue[0] <= hue <= settings.skin_hue[1]
-              and settings.skin_chroma[0] <= chroma <= settings.skin_chroma[1])
-    if inside:
+    relative = chroma * settings.prior_l / max(l, 1e-3)
+    if settings.skin_hue[0] <= hue <= settings.skin_hue[1] and settings.skin_chroma[0] <= relative <= settings.skin_chroma[1]:
         return np.ones(3)
-    target = _rgb(l, 0.5 * (settings.skin_hue[0] + settings.skin_hue[1]), 0.5 * (settings.skin_chroma[0] + settings.skin_chroma[1]))
+    typical = 0.5 * (settings.skin_chroma[0] + settings.skin_chroma[1]) * min(l / settings.prior_l, 1.0)
+    target = _rgb(l, 0.5 * (settings.skin_hue[0] + settings.skin_hue[1]), typical)
     g = target / np.maximum(skin_rgb, 1e-6)
     return g / max(float(luminance(g.astype(np.float32))), 1e-9)
 
