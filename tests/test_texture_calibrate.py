@@ -187,3 +187,11 @@ def test_the_astronauts_sclera_is_found_under_a_strong_blue_cast() -> None:
         colour = sclera_colour(px, SETTINGS) / cast  # the cast removed: a near-neutral, bright eye white
         lab = _lab(colour / 0.6)
         assert np.hypot(lab[1], lab[2]) < 12.0 and lab[0] > 60.0
+
+
+def test_a_black_and_white_photo_says_its_exposure_is_a_prior() -> None:
+    from engine.texture.calibrate import calibration_warnings
+
+    cal = calibrate_gain(np.array([0.1, 0.1, 0.1]), [], grey=True)
+    assert cal.source == "grey"
+    assert any("black-and-white" in w for w in calibration_warnings(cal))

@@ -368,6 +368,7 @@ def calibrate_gain(skin_rgb: np.ndarray, eyes: list[ScleraSample],
     k = _limit(bounded, settings)
     if grey:
         k = np.full(3, float(luminance(k.astype(np.float32))))
+        source = "grey" if source.startswith("skin") else source
     info.update({f"gain_{c}": float(k[i]) for i, c in enumerate("rgb")})
     info.update({f"skin_{c}": float(skin_rgb[i]) for i, c in enumerate("rgb")})
     info["sclera_eyes"] = float(len(eyes))
@@ -383,7 +384,10 @@ def calibrate_gain(skin_rgb: np.ndarray, eyes: list[ScleraSample],
 def calibration_warnings(cal: Calibration) -> list[str]:
     """One line per reason the skin tone rests on a prior rather than on the photo."""
     out = []
-    if cal.source.startswith("skin"):
+    if cal.source.startswith("grey"):
+        out.append("a black-and-white photo: the skin's brightness comes from a typical-skin prior (its grey "
+                   "levels depend on how it was converted from colour), not from the photo")
+    elif cal.source.startswith("skin"):
         out.append("no eye white was visible to measure the light: the skin tone and brightness come from a "
                    "typical-skin prior, not from the photo (check them against the person)")
     elif cal.source.endswith("+skin"):

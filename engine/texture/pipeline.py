@@ -368,8 +368,12 @@ def _calibration(photo: np.ndarray, lms: np.ndarray | None, delit, unwrap, model
     """Exposure and light colour (:mod:`.calibrate`) from the sclera and the de-lit face skin."""
     skin = _regions(unwrap, model, ("face",)) & (delit.confidence > 0.5) & ~delit.outliers
     skin_rgb = delit.albedo[skin].mean(0).astype(np.float64) if skin.sum() > 100 else np.full(3, 0.3)
-    eyes = [] if lms is None else _sclera_samples(photo, lms, delit, unwrap, model, verts, camera, settings, ao,
-                                                  provisional_balance(skin_rgb, settings))
+    # A black-and-white photo's grey levels depend on how it was converted from colour (a red filter
+    # lightens skin, a blue one darkens it, the white eye stays): its eye whites cannot measure the skin,
+    # so its exposure comes from the skin prior (albedo change under -1/+1 EV, ΔE00, with the eye whites ->
+    # without: einstein 5.3/6.3 -> 1.7/3.0, tongue 3.7/8.1 -> 4.1/5.7, takeo 0.8/1.9 -> 1.0/2.2).
+    eyes = [] if lms is None or grey else _sclera_samples(photo, lms, delit, unwrap, model, verts, camera, settings,
+                                                          ao, provisional_balance(skin_rgb, settings))
     return calibrate_gain(skin_rgb, eyes, settings, grey=grey)
 
 
