@@ -19,7 +19,7 @@ __all__ = ["ReconstructOptions", "Reconstruction", "reconstruct", "write_outputs
 
 @dataclass(frozen=True)
 class ReconstructOptions:
-    """``texture_size`` 1024 or 2048; ``quality`` ``fast``/``best``; ``device`` ``auto``/``cpu``/``cuda``
+    """``texture_size`` 1024, 2048 or 4096; ``quality`` ``fast``/``best``; ``device`` ``auto``/``cpu``/``cuda``
     (where the renders run, see :class:`engine.runtime.Runtime`); ``expression`` ``keep`` (head.obj carries
     the photo's expression) or ``neutral``."""
 
@@ -30,8 +30,8 @@ class ReconstructOptions:
     with_texture: bool = True
 
     def __post_init__(self) -> None:
-        if self.texture_size not in (256, 512, 1024, 2048):
-            raise InputError(f"texture size must be 1024 or 2048, got {self.texture_size}")
+        if self.texture_size not in (256, 512, 1024, 2048, 4096):
+            raise InputError(f"texture size must be 1024, 2048 or 4096, got {self.texture_size}")
         if self.quality not in ("fast", "best"):
             raise InputError(f"quality must be 'fast' or 'best', got {self.quality!r}")
         if self.device not in ("auto", "cpu", "cuda"):

@@ -69,7 +69,7 @@ class ReconstructRequest:
     """Arguments of one reconstruction.
 
     ``photo``: an image file the engine can read. ``output_dir``: created by the engine if missing.
-    ``texture_size``: 1024 or 2048 (texels per side). ``quality``: "fast" | "best".
+    ``texture_size``: 1024, 2048 or 4096 (texels per side). ``quality``: "fast" | "best".
     ``device``: "auto" | "cpu" | "cuda". ``expression``: "keep" | "neutral".
     """
 

@@ -232,3 +232,17 @@ def test_grazing_skin_keeps_its_own_colour_but_not_hair(model) -> None:
     assert np.all(conf_h[graze] <= delit.confidence[graze] + 1e-6)
     conf_x = _with_grazing(delit.confidence, delit.albedo, unwrap, model, view, scene.person_mask, ref, graze)
     assert np.all(conf_x[graze] == delit.confidence[graze])
+
+
+def test_an_output_larger_than_the_analysis_size_gets_every_map_at_its_size(model, soft, monkeypatch) -> None:
+    """Sizes above the analysis size (1024² by default; 256² here, so the test stays small) are analysed
+    small and get full-resolution detail: every map, the eyes' iris included, comes out at the asked size."""
+    import engine.texture.pipeline as pipeline
+
+    scene, _ = soft
+    monkeypatch.setattr(pipeline, "ANALYSIS_SIZE", SIZE)
+    inp = TextureInputs(scene.photo, scene.K, scene.R, scene.t, scene.vertices, scene.landmarks,
+                        scene.person_mask, 2 * SIZE)
+    res = build_texture(inp, model, settings=TextureSettings(calibrate=CalibrationSettings(enabled=False)))
+    assert res.albedo_srgb.shape == (2 * SIZE, 2 * SIZE, 3) and res.normal.shape[:2] == (2 * SIZE, 2 * SIZE)
+    assert res.roughness.shape == (2 * SIZE, 2 * SIZE)

@@ -170,9 +170,14 @@ def _regions(unwrap: Unwrap, model: HeadModel, names: tuple[str, ...]) -> np.nda
     return np.isin(unwrap.region, [model.region_id(n) for n in names])
 
 
-def _eyeballs(unwrap: Unwrap, model: HeadModel) -> np.ndarray:
-    """(N, N) bool: the texels of the two eyeball parts."""
-    return np.isin(unwrap.part, [model.part_id("eye_l"), model.part_id("eye_r")])
+def _eyeballs(unwrap: Unwrap, model: HeadModel, n: int) -> np.ndarray:
+    """(n, n) bool: the texels of the two eyeball parts (the analysis-size labels resized to the output)."""
+    import cv2
+
+    eyes = np.isin(unwrap.part, [model.part_id("eye_l"), model.part_id("eye_r")])
+    if eyes.shape[0] == n:
+        return eyes
+    return cv2.resize(eyes.astype(np.uint8), (n, n), interpolation=cv2.INTER_NEAREST) > 0
 
 
 def _matched_template(template: np.ndarray, albedo: np.ndarray, confidence: np.ndarray, unwrap: Unwrap,
@@ -295,7 +300,7 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
 
     report("texture", 0.8, "writing PBR maps")
     eye = eye_color(photo, lms, delit.lighting, cam_dir)
-    final = paint_iris(final, _eyeballs(unwrap, model), eye)
+    final = paint_iris(final, _eyeballs(unwrap, model, n), eye)
     albedo_srgb = albedo_srgb8(final)
     normal = normal_map(n)
     rough = roughness_map(n)
