@@ -68,7 +68,7 @@ def vertex_tangents(positions: np.ndarray, normals: np.ndarray, uvs: np.ndarray,
     e1, e2 = p[faces[:, 1]] - p[faces[:, 0]], p[faces[:, 2]] - p[faces[:, 0]]
     d1, d2 = t[faces[:, 1]] - t[faces[:, 0]], t[faces[:, 2]] - t[faces[:, 0]]
     det = d1[:, 0] * d2[:, 1] - d2[:, 0] * d1[:, 1]
-    r = np.where(np.abs(det) > 1e-20, 1.0 / np.where(det == 0, 1.0, det), 0.0)[:, None]
+    r = np.divide(1.0, det, out=np.zeros_like(det), where=np.abs(det) > 1e-20)[:, None]
     dpdu = (e1 * d2[:, 1:2] - e2 * d1[:, 1:2]) * r
     dpdv = (e2 * d1[:, 0:1] - e1 * d2[:, 0:1]) * r
     tan, bit = np.zeros_like(p), np.zeros_like(p)

@@ -70,7 +70,8 @@ def paint_iris(albedo: np.ndarray, eyeball: np.ndarray, eye_color_srgb: tuple[fl
     lum = np.asarray(luminance(albedo), np.float32)
     sclera = float(np.quantile(lum[eyeball], 0.9))
     w = np.clip((IRIS_NONE * sclera - lum) / ((IRIS_NONE - IRIS_FULL) * sclera), 0.0, 1.0) * eyeball
-    core = (w > 0.99) & (lum > 0.5 * np.median(lum[w > 0.99])) if (w > 0.99).any() else w > 0.99
+    iris = w > 0.99
+    core = iris & (lum > 0.5 * np.median(lum[iris])) if iris.any() else iris
     if core.sum() < 4:
         return albedo
     ref = np.median(albedo[core], axis=0)
