@@ -128,6 +128,20 @@ def test_the_albedo_does_not_follow_the_cameras_exposure_or_white_balance(astron
         assert moved < 3.0, (gain, moved, photo_moved)
 
 
+def test_a_white_balance_that_clips_the_blue_is_still_undone(astronaut_fit, astronaut_rgb) -> None:
+    """A tungsten setting in daylight (blue x2.3, red x0.5): the blue of the eye whites and of the bright
+    skin goes past the white point. The clipped channels are reconstructed (engine/texture/unclip.py), so
+    the eye whites still measure the light and the face colour stays near the original's."""
+    photo = np.asarray(srgb_to_linear(astronaut_rgb.astype(np.float32) / 255.0), np.float32)
+    base = _texture(astronaut_fit, photo)
+    face = base.confidence > 128
+    ref = _lab(np.asarray(srgb_to_linear(base.albedo_srgb[face].astype(np.float32) / 255.0)).mean(0))
+    out = _texture(astronaut_fit, np.clip(photo * np.array([0.5, 1.1, 2.3], np.float32), 0.0, 1.0))
+    assert out.metrics["calibration_source_sclera"] == 1.0
+    lab = _lab(np.asarray(srgb_to_linear(out.albedo_srgb[face].astype(np.float32) / 255.0)).mean(0))
+    assert float(np.linalg.norm(lab - ref)) < 4.0, lab - ref
+
+
 def test_settings_can_turn_it_off() -> None:
     off = replace(SETTINGS, enabled=False)
     cal = calibrate_gain(np.array([0.1, 0.1, 0.1]), [], off)

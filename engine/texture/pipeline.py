@@ -40,7 +40,6 @@ from engine.texture.calibrate import (
     apply_gain,
     calibrate_gain,
     calibration_warnings,
-    clipped_share,
     eye_centres_px,
     sclera_colour,
     sclera_pixels,
@@ -65,6 +64,7 @@ from engine.texture.maps import albedo_srgb8, eye_color, normal_map, paint_iris,
 from engine.texture.metrics import brightness_symmetry_error
 from engine.texture.relight import render_relit_sheet, rerender
 from engine.texture.template import load_template_albedo
+from engine.texture.unclip import UnclipSettings, face_skin_pixels, reconstruct_clipped, reconstruct_clipped_set
 from engine.texture.unwrap import Unwrap, camera_view, unwrap_photo
 
 __all__ = ["ProgressFn", "TextureInputs", "TextureResult", "TextureSettings", "build_texture"]
@@ -234,6 +234,8 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
     """
     report = progress if progress is not None else (lambda stage, fraction, message: None)
     photo, person_mask = _check(inputs, model)
+    unclipped = reconstruct_clipped(photo, None if inputs.landmarks is None
+                                    else face_skin_pixels(np.asarray(inputs.landmarks), photo.shape[:2]))
     n = int(inputs.texture_size)
     h, w = photo.shape[:2]
     K = np.asarray(inputs.K, np.float64)
@@ -253,7 +255,8 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
     a = min(n, ANALYSIS_SIZE)
     report("texture", 0.0, "unwrapping the photo into UV space")
     view = camera_view(model, verts, K, R, t, w, h, runtime=runtime)
-    unwrap = unwrap_photo(photo, K, R, t, verts, model, a, person_mask, view=view, runtime=runtime)
+    unwrap = unwrap_photo(unclipped.rgb, K, R, t, verts, model, a, person_mask, view=view, runtime=runtime,
+                          clipped=unclipped.lost)
     mirror = mirror_lookup(model, a)
     lap("unwrap")
 
@@ -286,7 +289,7 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
     lap("complete")
     if n > a:
         report("texture", 0.75, f"adding {n}² detail")
-        final = _add_detail(n, photo, unwrap, delit, done, conf_c, matched, template, model)
+        final = _add_detail(n, unclipped.rgb, unwrap, delit, done, conf_c, matched, template, model)
         lap("detail")
 
     # No real surface reflects less than ~1-2%; a black texel (the template's mouth lining after the
@@ -392,13 +395,14 @@ def _sclera_samples(photo: np.ndarray, lms: np.ndarray, delit, unwrap, model: He
     vertex_ao, lid_ao = ao
     out = []
     for iris, px in sclera_pixels(photo, lms, settings, balance):
+        px, lost = reconstruct_clipped_set(px, UnclipSettings(clipped=settings.clipped))
         colour = sclera_colour(px, settings)
         if colour is None:
             continue
         part = min(centres, key=lambda p: float(np.linalg.norm(centres[p] - iris)))
         shade = sclera_shading(delit, unwrap, model, verts, -R.T @ t, part, vertex_ao, lid_ao, settings)
         if shade is not None:
-            out.append(ScleraSample(colour, shade, len(px), clipped_share(px, settings)))
+            out.append(ScleraSample(colour, shade, len(px), float(lost.mean()) if len(lost) else 0.0))
     return out
 
 

@@ -234,7 +234,7 @@ class Unwrap:
 def unwrap_photo(photo: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray, vertices: np.ndarray,
                  model: HeadModel, size: int, person_mask: np.ndarray | None = None,
                  settings: UnwrapSettings = UnwrapSettings(), view: CameraView | None = None,
-                 runtime: Runtime = CPU) -> Unwrap:
+                 runtime: Runtime = CPU, clipped: np.ndarray | None = None) -> Unwrap:
     """Sample the linear ``photo`` (H, W, 3) into the ``size x size`` atlas of the posed ``vertices``.
 
     Args:
@@ -246,6 +246,9 @@ def unwrap_photo(photo: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray,
         person_mask: optional (H, W) in [0, 1]; texels sampled outside the person get weight 0.
         view: a precomputed :func:`camera_view` (else rasterized here, on ``runtime``).
         runtime: where that render runs; the rest is numpy on the CPU.
+        clipped: optional (H, W) bool, the pixels whose colour the photo lost (default: any channel at
+            or above ``settings.saturation``; pass :func:`engine.texture.unclip.reconstruct_clipped`'s
+            ``lost`` for a photo whose partly clipped pixels were reconstructed).
     """
     if photo.ndim != 3 or photo.shape[2] != 3:
         raise ShapeError(f"photo must be (H, W, 3), got {tuple(photo.shape)}.")
@@ -289,7 +292,9 @@ def unwrap_photo(photo: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray,
         weight = weight * np.clip((m - 0.3) / 0.4, 0.0, 1.0)
     color = _sample(np.ascontiguousarray(photo, np.float32), pix, cv2.INTER_LINEAR, border=0.0)
     color = np.where(visible[:, None], color, 0.0)
-    clipped = cv2.dilate((photo.max(axis=2) >= settings.saturation).astype(np.uint8), np.ones((3, 3), np.uint8))
+    if clipped is None:
+        clipped = photo.max(axis=2) >= settings.saturation
+    clipped = cv2.dilate(np.asarray(clipped, np.uint8), np.ones((3, 3), np.uint8))
     sat = visible & (_sample(clipped.astype(np.float32)[..., None], pix, cv2.INTER_NEAREST, border=0.0)[:, 0] > 0.5)
 
     return Unwrap(
