@@ -1,0 +1,272 @@
+"""Issue #13's identity target beside its baseline: dlib identity distance photo <-> render at the fitted
+camera, (a) of our reconstruction and (b) of the photo projected onto MediaPipe's own face mesh
+(:mod:`bench.groundtruth.mediapipe_baseline`), on the real test photos and on one benchmark render per head.
+
+    python bench/bench_identity_baseline.py [--out bench_out/identity_baseline] [--photos astronaut ...]
+                                            [--renders h0_y0_hdri-city ...]
+
+Both are rendered by the same Cycles script with the same settings (:mod:`bench.groundtruth.likeness`):
+the fitted camera of the same engine run at ``RENDER_SCALE`` of the photo's size, the identity surface
+(no subsurface), under the neutral studio HDRI metered on the head (real photos) or under the photo's
+own lighting with the photo's own exposure gain (benchmark renders). Ours is textured with the engine's
+albedo; the baseline with the photo itself (used as the albedo, so it is lit a second time). Both are
+compared with the photo resized to the render, with the same face box (the engine's fitted landmarks for
+real photos, the true landmarks for benchmark renders), as bench_photos.py and bench_groundtruth.py do.
+
+A second pair of columns ("matched") exposes the same EXRs so that the face (the baseline's coverage)
+has the photo's mean linear luminance: the baseline's double lighting makes it darker or brighter than
+the photo, and this shows how much of a gap is exposure alone.
+
+Writes ``identity_baseline.json``, ``identity_baseline.md`` and ``sheet.png`` (photo | ours | baseline,
+face crops) into ``--out``; per case also each render exposed (``ours.png``, ``baseline.png``), the engine's
+run and ``mediapipe_mesh.npz``. In the JSON, ``*_matched_gain`` is the gain applied to the linear EXR
+(compare with the benchmark render's ``exposure_gain``); ``*_face_found`` says whether dlib's HOG detector
+found a face in the image at all (if not, the descriptor is aligned on the landmark box as is);
+``mesh`` compares the baseline's relief (MediaPipe's z) with the fitted head's at the same landmarks.
+About 4 minutes on 2 cores (11 engine runs, 22 Cycles renders at half size, 8 samples).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
+import cv2  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.groundtruth import likeness  # noqa: E402
+from bench.groundtruth import mediapipe_baseline as mpb  # noqa: E402
+from bench.groundtruth.generate import DEFAULT_CACHE, REPO, _bpy_python, load_scene  # noqa: E402
+from bench.groundtruth.perturb import decode_srgb8, encode_srgb8, luminance  # noqa: E402
+from bench.groundtruth.runner import EngineOutput, run_engine  # noqa: E402
+
+PHOTOS = ("astronaut", "takeo", "einstein", "tongue", "breakingbad")
+RENDERS = ("h0_y0_hdri-city", "h1_y25_hdri-studio", "h2_y-45_hdri-sunrise", "h3_y-25_hdri-courtyard",
+           "h4_y45_hdri-studio", "h5_y0b_hdri-city")
+"""One benchmark render per head (and so per view: yaw 0, 25, -45, -25, 45, 0 with another pitch), each
+under an HDRI."""
+KINDS = ("ours", "baseline")
+TARGET = 0.45
+"""Issue #13's identity target (dlib descriptor distance, photo <-> render)."""
+DEFAULT_OUT = REPO / "bench_out" / "identity_baseline"
+SCRIPT = REPO / "bench" / "groundtruth" / "cycles_render.py"
+TILE = 192
+LABEL_H = 18
+CROP_MARGIN = 0.7
+"""Sheet crops: half-side = this x the landmark box's larger side, around its centre."""
+BASELINE_EYE = [0.2, 0.15, 0.1]
+"""The renderer's job needs an iris colour; the baseline has no eyeball, so it is never used."""
+
+
+@dataclass
+class Case:
+    """One photo: ``rgb`` (H, W, 3) uint8 sRGB, the file the engine reads (also the baseline's texture),
+    the lighting of its renders, the exposure gain (None: metered on the head), the face box's points
+    (N, 2) full-size pixels, and the engine's run."""
+
+    name: str
+    kind: str
+    path: Path
+    rgb: np.ndarray
+    lighting: dict
+    gain: float | None
+    box_points: np.ndarray | None = None
+    out: EngineOutput | None = None
+    mesh: mpb.MediaPipeMesh | None = None
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    return cv2.imread(str(path), cv2.IMREAD_COLOR)[..., ::-1].copy()
+
+
+def _photo_case(name: str, out_dir: Path) -> Case:
+    """A real test photo (copied to ``out_dir/name/original.png``), rendered under the neutral light."""
+    from tests.photos import photo_path
+
+    rgb = _read_rgb(photo_path(name))
+    path = out_dir / name / "original.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), rgb[..., ::-1])
+    return Case(name, "photo", path, rgb, likeness.NEUTRAL_LIGHT, None)
+
+
+def _render_case(scene_id: str, cache: Path) -> Case:
+    """A benchmark render (read from the cache, never written), rendered under its own lighting and gain."""
+    folder = cache / "renders" / scene_id
+    scene = load_scene(folder)
+    return Case(scene_id, "render", folder / "photo.png", _read_rgb(folder / "photo.png"), scene["lighting"]["spec"],
+                float(scene["exposure_gain"]), np.asarray(scene["landmarks478"], np.float64))
+
+
+def _prepare(case: Case, out_dir: Path) -> list[dict]:
+    """Runs the engine, writes its run and the baseline mesh; returns the two Cycles jobs."""
+    folder = out_dir / case.name
+    case.out = run_engine(case.path)
+    case.out.save(folder / "run")
+    if case.box_points is None:
+        case.box_points = case.out.landmarks
+    size = (case.rgb.shape[1], case.rgb.shape[0])
+    o = case.out
+    case.mesh = mpb.baseline_mesh(case.path, size, o.K, o.R, o.t, o.vertices)
+    mpb.write_mesh(folder / "mediapipe_mesh.npz", case.mesh)
+    textures = {"ours": (folder / "run" / "head_mesh.npz", folder / "run" / "albedo.png", list(o.eye_color_srgb)),
+                "baseline": (folder / "mediapipe_mesh.npz", case.path, BASELINE_EYE)}
+    return [likeness.fitted_camera_job(folder / kind, mesh, albedo, eye, o.K, o.R, o.t, size, case.lighting,
+                                       f"{case.name}-{kind}")
+            for kind, (mesh, albedo, eye) in textures.items()]
+
+
+def _mask(folder: Path) -> np.ndarray:
+    return cv2.imread(str(folder / "mask_head.png"), cv2.IMREAD_GRAYSCALE) > 127
+
+
+def _matched_gain(folder: Path, photo: np.ndarray, face: np.ndarray) -> float:
+    """Gain that gives ``folder/render.exr`` the mean linear luminance of ``photo`` ((H, W, 3) uint8 sRGB
+    at the render's size) over ``face`` (H, W) bool."""
+    lin = cv2.imread(str(folder / "render.exr"), cv2.IMREAD_UNCHANGED)[..., :3][..., ::-1].astype(np.float64)
+    return float(luminance(decode_srgb8(photo))[face].mean() / max(luminance(lin)[face].mean(), 1e-6))
+
+
+def _has_face(img: np.ndarray) -> bool:
+    """Whether dlib's HOG detector finds any face (else the descriptor uses the given box as is)."""
+    from bench.groundtruth.identity import detect_faces
+
+    return bool(detect_faces(img))
+
+
+def _score(case: Case, out_dir: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    """Identity distances and diagnostics of one case; also the exposed renders (render size) by kind."""
+    folder = out_dir / case.name
+    renders = {kind: likeness.exposed_srgb(folder / kind, case.gain) for kind in KINDS}
+    h, w = renders["ours"].shape[:2]
+    photo = likeness.resize_to(case.rgb, (w, h))
+    box = case.box_points * likeness.RENDER_SCALE
+    face = _mask(folder / "baseline")
+    row: dict = {"kind": case.kind, "lighting": case.lighting.get("name"), "photo_face_found": _has_face(photo)}
+    for kind, img in renders.items():
+        cv2.imwrite(str(folder / f"{kind}.png"), img[..., ::-1])
+        gain = _matched_gain(folder / kind, photo, face)
+        matched = encode_srgb8(cv2.imread(str(folder / kind / "render.exr"), cv2.IMREAD_UNCHANGED)[..., :3][..., ::-1]
+                               .astype(np.float64) * gain)
+        row[kind] = likeness.identity_between(photo, img, box, box)
+        row[f"{kind}_matched"] = likeness.identity_between(photo, matched, box, box)
+        row[f"{kind}_face_found"] = _has_face(img)
+        row[f"{kind}_matched_gain"] = gain
+    fitted = mpb.fitted_landmark_depths(case.out.vertices, case.out.R, case.out.t)[:mpb.FACE_POINTS]
+    row["mesh"] = {"anchor_depth_m": case.mesh.anchor_depth, "relief_std_mm": 1000 * float(case.mesh.camera_depth.std()),
+                   "fitted_relief_std_mm": 1000 * float(fitted.std()),
+                   "relief_correlation": float(np.corrcoef(fitted, case.mesh.camera_depth)[0, 1]),
+                   "face_share_of_frame": float(face.mean())}
+    return row, {"photo": photo, **renders}
+
+
+def _tile(img: np.ndarray, box_points: np.ndarray, label: str) -> np.ndarray:
+    """A ``TILE`` square crop of ``img`` around ``box_points`` (N, 2) with a label strip above it."""
+    lo, hi = box_points.min(0), box_points.max(0)
+    c, r = (lo + hi) / 2, CROP_MARGIN * float((hi - lo).max())
+    pad = math.ceil(r) + 1
+    padded = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(255, 255, 255))
+    x0, y0 = round(c[0] - r) + pad, round(c[1] - r) + pad
+    side = max(round(2 * r), 1)
+    crop = cv2.resize(padded[y0:y0 + side, x0:x0 + side], (TILE, TILE), interpolation=cv2.INTER_AREA)
+    strip = np.zeros((LABEL_H, TILE, 3), np.uint8)
+    cv2.putText(strip, label, (3, LABEL_H - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1, cv2.LINE_AA)
+    return np.vstack([strip, crop])
+
+
+def _sheet(path: Path, rows: dict[str, dict], images: dict[str, dict], boxes: dict[str, np.ndarray]) -> None:
+    """photo | ours | baseline per case, face crops at the render's size, distances in the labels."""
+    lines = []
+    for name, row in rows.items():
+        box = boxes[name] * likeness.RENDER_SCALE
+        im = images[name]
+        lines.append(np.hstack([_tile(im["photo"], box, name[:24]),
+                                _tile(im["ours"], box, f"ours {row['ours']:.3f}"),
+                                _tile(im["baseline"], box, f"MediaPipe mesh {row['baseline']:.3f}")]))
+    cv2.imwrite(str(path), np.vstack(lines)[..., ::-1])
+
+
+def _means(rows: dict[str, dict]) -> dict[str, dict[str, float]]:
+    """Mean of each distance column over the real photos, the renders and all (NaNs left out, counted)."""
+    groups = {"photos": [r for r in rows.values() if r["kind"] == "photo"],
+              "renders": [r for r in rows.values() if r["kind"] == "render"], "all": list(rows.values())}
+    cols = [k for kind in KINDS for k in (kind, f"{kind}_matched")]
+    res = {}
+    for group, rs in groups.items():
+        res[group] = {c: float(np.nanmean([r[c] for r in rs])) if rs else math.nan for c in cols}
+        res[group]["n"] = len(rs)
+        res[group]["ours_better"] = sum(r["ours"] < r["baseline"] for r in rs)
+        res[group]["ours_within_target"] = sum(r["ours"] <= TARGET for r in rs)
+        res[group]["baseline_within_target"] = sum(r["baseline"] <= TARGET for r in rs)
+    return res
+
+
+def markdown(doc: dict) -> str:
+    lines = [(f"Identity distance photo↔render at the fitted camera (dlib descriptor; target ≤ {TARGET}), "
+              f"commit `{doc['commit']}`, {doc['machine']}, {doc['date']}."), "",
+             ("| photo / render | ours | MediaPipe mesh + photo | ours, matched exposure | baseline, matched exposure "
+              "| dlib finds a face: photo / ours / baseline |"), "|---|---|---|---|---|---|"]
+    yes = lambda b: "y" if b else "n"  # noqa: E731
+    for name, r in doc["rows"].items():
+        lines.append(f"| {name} | {r['ours']:.3f} | {r['baseline']:.3f} | {r['ours_matched']:.3f} | "
+                     f"{r['baseline_matched']:.3f} | {yes(r['photo_face_found'])} / {yes(r['ours_face_found'])} / "
+                     f"{yes(r['baseline_face_found'])} |")
+    for group, m in doc["means"].items():
+        lines.append(f"| **mean, {group}** ({m['n']}) | {m['ours']:.3f} | {m['baseline']:.3f} | "
+                     f"{m['ours_matched']:.3f} | {m['baseline_matched']:.3f} | ours better in {m['ours_better']}, "
+                     f"≤ {TARGET}: ours {m['ours_within_target']}, baseline {m['baseline_within_target']} |")
+    return "\n".join(lines) + "\n"
+
+
+def run(out_dir: Path, photos: tuple[str, ...], renders: tuple[str, ...], cache: Path = DEFAULT_CACHE) -> dict:
+    """Engine runs, one Cycles batch (ours + baseline per case), distances; writes and returns the JSON."""
+    from bench.bench_groundtruth import _commit, _machine
+
+    start = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cases = [_photo_case(n, out_dir) for n in photos] + [_render_case(s, cache) for s in renders]
+    jobs = []
+    for case in cases:
+        t0 = time.perf_counter()
+        jobs += _prepare(case, out_dir)
+        print(f"{case.name}: engine + MediaPipe mesh {time.perf_counter() - t0:.1f} s")
+    t_engine = time.perf_counter() - start
+    likeness.render_jobs(jobs, _bpy_python(), SCRIPT, out_dir / "batch.json")
+    t_render = time.perf_counter() - start - t_engine
+    print(f"{len(jobs)} Cycles renders in {t_render:.1f} s")
+    rows, images = {}, {}
+    for case in cases:
+        rows[case.name], images[case.name] = _score(case, out_dir)
+    _sheet(out_dir / "sheet.png", rows, images, {c.name: c.box_points for c in cases})
+    doc = {"commit": _commit(), "machine": _machine(), "date": time.strftime("%Y-%m-%d %H:%M"), "target": TARGET,
+           "render_scale": likeness.RENDER_SCALE,
+           "seconds": {"engine_and_meshes": round(t_engine, 1), "renders": round(t_render, 1),
+                       "total": round(time.perf_counter() - start, 1)},
+           "rows": rows, "means": _means(rows)}
+    (out_dir / "identity_baseline.json").write_text(json.dumps(doc, indent=1, default=float))
+    (out_dir / "identity_baseline.md").write_text(markdown(doc))
+    print(markdown(doc))
+    return doc
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    ap.add_argument("--photos", nargs="*", default=list(PHOTOS))
+    ap.add_argument("--renders", nargs="*", default=list(RENDERS))
+    args = ap.parse_args()
+    run(args.out, tuple(args.photos), tuple(args.renders), args.cache)
+
+
+if __name__ == "__main__":
+    main()
