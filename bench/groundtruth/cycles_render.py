@@ -26,7 +26,14 @@ JOB::
      "camera": {"K": 3x3, "R": 3x3, "t": [3], "width": W, "height": H},
      "lighting": LIGHTING,
      "samples": 64,                         # optional, default DEFAULT_SAMPLES
-     "seed": 0}                             # optional, default 0
+     "seed": 0,                             # optional, default 0
+     "hair": HAIR}                          # optional: hair cards over the head (absent or null: none)
+
+    HAIR = {"cards": "/abs/hair_cards.npz",  # vertices (V,3) float head-space metres; faces (F,3) int;
+                                            # uvs (V,2): u = 2 x card index + 0..1 across the card,
+                                            # v = 0 at the root -> 1 at the tip
+            "rgb": [r, g, b],               # linear base colour of the hair
+            "roughness": 0.38}              # optional, default HAIR_DEFAULT_ROUGHNESS
 
     LIGHTING = {"kind": "hdri", "name": "city", "rotation_deg": 90.0, "strength": 1.0}
         name: one of Blender's bundled world HDRIs (city, courtyard, forest, interior, night, studio,
@@ -51,7 +58,11 @@ Outputs in ``out_dir``:
     render.exr      linear scene-referred RGB, half float, ZIP (no exposure, no view transform).
                     cv2.imread(..., cv2.IMREAD_UNCHANGED) returns it as BGR.
     mask_skin.png   8-bit grey coverage of pixels whose first visible surface is the skin part.
-    mask_head.png   the same for any head part.
+    mask_head.png   the same for any head part (without the hair: the bare head).
+    mask_hair.png   (hair jobs only) coverage of the hair cards over pixels whose first visible
+                    surface would be the skin without the hair (alpha-weighted: 1 - prod(1 - alpha)
+                    over the card layers, capped by the bare skin's coverage). With hair,
+                    mask_skin.png is the skin that still shows through it.
     render.json     {"seconds", "beauty_seconds", "blender", "samples", "samples_rendered", "denoiser",
                      "hdri": {"file", "sha256"}, ...}. The bundled HDRIs differ between Blender
                     releases (4.2's studio.exr is half as bright as 5.0's): keep one version per
@@ -73,7 +84,12 @@ Materials: skin = Principled BSDF with the albedo / spec_rough maps and Christen
 subsurface scattering; eyes = a procedural eye (sclera, iris in eye_color_srgb, limbal ring, pupil)
 computed per shading point from the angle to the eyeball's forward axis (see ``eye_frame``);
 teeth and tongue = constant colours. The masks come from a second, cheap Cycles render in which
-every head part is an emitter (skin red, other parts green) under a black world.
+every head part is an emitter (skin red, other parts green) under a black world; with hair, the cards
+emit blue through their alpha in that render, and a third render without them gives the bare head.
+Hair cards: Principled BSDF in the job's colour (+-HAIR_SHADE_JITTER per strand), with a procedural
+strand alpha: stretched noise across each card (long streaks along it), faded at the card's edges,
+root and tip (see ``hair_alpha``); more transparent bounces (HAIR_TRANSPARENT_BOUNCES) so that the
+layers of cards and the skin under them are all reached.
 """
 from __future__ import annotations
 
@@ -127,6 +143,24 @@ LIMBUS_SOFT_M = 0.0004
 through a clear cornea): pupil ~3.8 mm wide, iris ~11.8 mm wide, sclera blends in over 0.4 mm."""
 TEETH_LINEAR, TEETH_ROUGHNESS = (0.7, 0.66, 0.58), 0.3
 TONGUE_LINEAR, TONGUE_ROUGHNESS = (0.45, 0.12, 0.12), 0.4
+HAIR_DEFAULT_ROUGHNESS = 0.38
+HAIR_IOR = 1.55
+HAIR_SHADE_JITTER = 0.3
+"""A strand's colour is the base colour x (1 +- this), following the strand noise."""
+HAIR_STRAND_FREQ = 14.0
+"""Noise cycles across one card (~14 mm): clumps of strands ~1 mm wide."""
+HAIR_STRAND_ALONG = 1.2
+"""Noise cycles along one card (root to tip): long streaks."""
+HAIR_STRAND_EDGES = (0.40, 0.52)
+"""Noise values mapped (smoothstep) to alpha 0 -> 1: a strand's opacity."""
+HAIR_EDGE_POWER = 4.0
+"""Across-card fade: 1 - |2 x across - 1| ** HAIR_EDGE_POWER (0 on both edges, ~1 over the middle)."""
+HAIR_TIP_FADE = 0.8
+"""The alpha fades to 0 from this share of the card's length to its tip."""
+HAIR_ROOT_FADE = 0.08
+"""... and from 1 at this share of the card's length to 0 at its root (no blunt card ends on the scalp)."""
+HAIR_TRANSPARENT_BOUNCES = 16
+HAIR_MASK_RGB = (0.0, 0.0, 1.0)
 BOUNCES = {"max_bounces": 8, "diffuse_bounces": 3, "glossy_bounces": 3, "transmission_bounces": 4,
            "volume_bounces": 0, "transparent_max_bounces": 4}
 
@@ -264,9 +298,40 @@ def check_job(job: dict) -> dict:
                 "eye_color_srgb": np.clip(eye, 0.0, 1.0),
                 "camera": check_camera(job["camera"]),
                 "lighting": check_lighting(job["lighting"]),
-                "samples": samples, "seed": int(job.get("seed", 0))}
+                "samples": samples, "seed": int(job.get("seed", 0)),
+                "hair": check_hair(job.get("hair"))}
     except KeyError as exc:
         raise JobError(f"missing field {exc}") from None
+
+
+def check_hair(hair: dict | None) -> dict | None:
+    """The job's ``hair`` with its default filled in (None: no hair); raises JobError."""
+    if hair is None:
+        return None
+    if not isinstance(hair, dict):
+        raise JobError(f"hair must be an object or null, got {hair!r}")
+    try:
+        rough = float(hair.get("roughness", HAIR_DEFAULT_ROUGHNESS))
+        return {"cards": _existing_file(hair["cards"], "hair.cards"),
+                "rgb": np.clip(_vec(hair["rgb"], 3, "hair.rgb"), 0.0, 1.0), "roughness": rough}
+    except KeyError as exc:
+        raise JobError(f"hair is missing {exc}") from None
+
+
+def load_cards(path: Path) -> dict:
+    """Arrays of a hair_cards.npz, checked: vertices (V,3), faces (F,3), uvs (V,2)."""
+    try:
+        with np.load(path) as data:
+            cards = {"vertices": np.asarray(data["vertices"], np.float64),
+                     "faces": np.asarray(data["faces"], np.int64), "uvs": np.asarray(data["uvs"], np.float32)}
+    except (OSError, KeyError, ValueError) as exc:
+        raise JobError(f"hair cards {path}: cannot read ({exc})") from None
+    v, f = cards["vertices"], cards["faces"]
+    if v.ndim != 2 or v.shape[1] != 3 or f.ndim != 2 or f.shape[1] != 3 or cards["uvs"].shape != (len(v), 2):
+        raise JobError(f"hair cards {path}: vertices must be (V,3), faces (F,3), uvs (V,2)")
+    if len(f) == 0 or f.min() < 0 or f.max() >= len(v) or not np.all(np.isfinite(v)):
+        raise JobError(f"hair cards {path}: no faces, face indices out of range or non-finite vertices")
+    return cards
 
 
 # ------------------------------------------------------------------------------------------ geometry
@@ -555,6 +620,100 @@ def emission_material(name: str, rgb):
     return mat
 
 
+def _math(tree, operation: str, a, b=None, c=None):
+    """A Math node ``operation`` on sockets or numbers; returns its output socket."""
+    node = tree.nodes.new("ShaderNodeMath")
+    node.operation = operation
+    for i, x in enumerate((a, b, c)):
+        if x is None:
+            continue
+        if isinstance(x, (int, float)):
+            node.inputs[i].default_value = float(x)
+        else:
+            tree.links.new(x, node.inputs[i])
+    return node.outputs["Value"]
+
+
+def _map_range(tree, value, lo: float, hi: float, to_lo: float, to_hi: float):
+    """Smoothstep Map Range of ``value`` from [lo, hi] to [to_lo, to_hi], clamped; its output socket."""
+    node = tree.nodes.new("ShaderNodeMapRange")
+    node.interpolation_type = "SMOOTHSTEP"
+    node.clamp = True
+    tree.links.new(value, node.inputs["Value"])
+    for name, x in (("From Min", lo), ("From Max", hi), ("To Min", to_lo), ("To Max", to_hi)):
+        node.inputs[name].default_value = x
+    return node.outputs["Result"]
+
+
+def hair_alpha(tree):
+    """(alpha, strand noise) output sockets of a card's procedural strands, from its UV (u = 2 x card
+    index + across, v = root -> tip): noise stretched HAIR_STRAND_FREQ : HAIR_STRAND_ALONG, mapped to
+    alpha through HAIR_STRAND_EDGES, times the across-card edge fade and the root and tip fades."""
+    nodes, links = tree.nodes, tree.links
+    uv = nodes.new("ShaderNodeUVMap")
+    uv.uv_map = "UVMap"
+    sep = nodes.new("ShaderNodeSeparateXYZ")
+    links.new(uv.outputs["UV"], sep.inputs["Vector"])
+    u, v = sep.outputs["X"], sep.outputs["Y"]
+    coords = nodes.new("ShaderNodeCombineXYZ")
+    links.new(_math(tree, "MULTIPLY", u, HAIR_STRAND_FREQ), coords.inputs["X"])
+    links.new(_math(tree, "MULTIPLY", v, HAIR_STRAND_ALONG), coords.inputs["Y"])
+    noise = nodes.new("ShaderNodeTexNoise")
+    links.new(coords.outputs["Vector"], noise.inputs["Vector"])
+    noise.inputs["Scale"].default_value = 1.0
+    noise.inputs["Detail"].default_value = 3.0
+    strands = _map_range(tree, noise.outputs["Fac"], *HAIR_STRAND_EDGES, 0.0, 1.0)
+    across = _math(tree, "MULTIPLY_ADD", _math(tree, "FRACT", u), 2.0, -1.0)
+    edge = _math(tree, "SUBTRACT", 1.0, _math(tree, "POWER", _math(tree, "ABSOLUTE", across), HAIR_EDGE_POWER))
+    ends = _math(tree, "MULTIPLY", _map_range(tree, v, HAIR_TIP_FADE, 1.0, 1.0, 0.0),
+                 _map_range(tree, v, 0.0, HAIR_ROOT_FADE, 0.0, 1.0))
+    return _math(tree, "MULTIPLY", _math(tree, "MULTIPLY", strands, edge), ends), noise.outputs["Fac"]
+
+
+def hair_material(rgb, roughness: float):
+    """Principled BSDF hair cards: colour ``rgb`` (linear) x (1 +- HAIR_SHADE_JITTER) along the strand
+    noise, alpha from :func:`hair_alpha`."""
+    mat, tree, bsdf = _principled("hair")
+    alpha, fac = hair_alpha(tree)
+    shade = tree.nodes.new("ShaderNodeVectorMath")
+    shade.operation = "SCALE"
+    shade.inputs["Vector"].default_value = tuple(float(c) for c in rgb)
+    tree.links.new(_map_range(tree, fac, 0.3, 0.7, 1.0 - HAIR_SHADE_JITTER, 1.0 + HAIR_SHADE_JITTER),
+                   shade.inputs["Scale"])
+    tree.links.new(shade.outputs["Vector"], bsdf.inputs["Base Color"])
+    tree.links.new(alpha, bsdf.inputs["Alpha"])
+    bsdf.inputs["Roughness"].default_value = roughness
+    bsdf.inputs["IOR"].default_value = HAIR_IOR
+    return mat
+
+
+def hair_mask_material():
+    """The cards in the mask render: HAIR_MASK_RGB emission through the same alpha, transparent elsewhere."""
+    mat = bpy.data.materials.new("mask_hair")
+    _use_nodes(mat)
+    tree = mat.node_tree
+    tree.nodes.clear()
+    alpha, _ = hair_alpha(tree)
+    emit = tree.nodes.new("ShaderNodeEmission")
+    emit.inputs["Color"].default_value = (*HAIR_MASK_RGB, 1.0)
+    emit.inputs["Strength"].default_value = 1.0
+    mix = tree.nodes.new("ShaderNodeMixShader")
+    tree.links.new(alpha, mix.inputs["Fac"])
+    tree.links.new(tree.nodes.new("ShaderNodeBsdfTransparent").outputs["BSDF"], mix.inputs[1])
+    tree.links.new(emit.outputs["Emission"], mix.inputs[2])
+    out = tree.nodes.new("ShaderNodeOutputMaterial")
+    tree.links.new(mix.outputs["Shader"], out.inputs["Surface"])
+    return mat
+
+
+def add_hair(scene, hair: dict):
+    """The hair cards as one object (hair_material); returns it."""
+    cards = load_cards(hair["cards"])
+    face_uvs = cards["uvs"][cards["faces"]]
+    return add_part_object(scene, "hair", cards["vertices"], cards["faces"], face_uvs,
+                           hair_material(hair["rgb"], hair["roughness"]))
+
+
 # ------------------------------------------------------------------------------------------- lighting
 
 def _world(name: str):
@@ -671,9 +830,17 @@ def write_grey_png(path: Path, grey: np.ndarray) -> None:
                      + chunk(b"IEND", b""))
 
 
-def render_masks(scene, objects: dict, work: Path, out_dir: Path) -> None:
+def _mask_render(scene, work: Path, name: str) -> np.ndarray:
+    path = work / f"{name}.exr"
+    render_to(scene, path)
+    return read_exr_rgb(path)
+
+
+def render_masks(scene, objects: dict, work: Path, out_dir: Path, hair=None) -> None:
     """Skin / head coverage: every part an emitter (skin red, others green), black world, camera rays
-    only (0 bounces), MASK_SAMPLES samples with the default pixel filter, no denoising."""
+    only (0 bounces), MASK_SAMPLES samples with the default pixel filter, no denoising. With ``hair``
+    (the cards' object): the cards emit blue through their alpha, then a render without them gives
+    the bare head (mask_head.png, and the skin under the hair in mask_hair.png)."""
     skin, other = emission_material("mask_skin", (1.0, 0.0, 0.0)), emission_material("mask_other", (0.0, 1.0, 0.0))
     for name, obj in objects.items():
         obj.data.materials[0] = skin if name == "skin" else other
@@ -687,12 +854,18 @@ def render_masks(scene, objects: dict, work: Path, out_dir: Path) -> None:
     cyc.use_denoising = False
     cyc.max_bounces = 0
     scene.render.image_settings.color_depth = "32"
-    path = work / "mask.exr"
-    render_to(scene, path)
-    rgb = read_exr_rgb(path)
     to8 = lambda a: np.round(np.clip(a, 0.0, 1.0) * 255.0).astype(np.uint8)  # noqa: E731
+    rgb = None
+    if hair is not None:
+        hair.data.materials[0] = hair_mask_material()
+        rgb = _mask_render(scene, work, "mask_hair")
+        hair.hide_render = True
+    bare = _mask_render(scene, work, "mask")
+    rgb = bare if rgb is None else rgb
     write_grey_png(out_dir / "mask_skin.png", to8(rgb[..., 0]))
-    write_grey_png(out_dir / "mask_head.png", to8(rgb[..., 0] + rgb[..., 1]))
+    write_grey_png(out_dir / "mask_head.png", to8(bare[..., 0] + bare[..., 1]))
+    if hair is not None:
+        write_grey_png(out_dir / "mask_hair.png", to8(np.minimum(rgb[..., 2], bare[..., 0])))
 
 
 # ---------------------------------------------------------------------------------------------- jobs
@@ -707,12 +880,15 @@ def render_job(job: dict) -> dict:
     add_camera(scene, cam)
     add_lighting(scene, job["lighting"])
     objects = add_head(scene, mesh, head_materials(job, mesh))
+    hair = None if job["hair"] is None else add_hair(scene, job["hair"])
+    if hair is not None:
+        scene.cycles.transparent_max_bounces = HAIR_TRANSPARENT_BOUNCES
     job["out_dir"].mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="cycles_gt_"))
     try:
         render_to(scene, work / "render.exr")
         beauty_s = time.perf_counter() - start
-        render_masks(scene, objects, work, job["out_dir"])
+        render_masks(scene, objects, work, job["out_dir"], hair)
         shutil.move(str(work / "render.exr"), str(job["out_dir"] / "render.exr"))
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -722,6 +898,9 @@ def render_job(job: dict) -> dict:
             "samples_rendered": samples_rendered, "denoiser": denoiser,
             "width": cam["width"], "height": cam["height"], "seed": job["seed"],
             "mask_samples": MASK_SAMPLES, "subsurface_method": SKIN_SSS_METHOD}
+    if hair is not None:
+        info["hair"] = {"triangles": len(hair.data.polygons), "rgb": job["hair"]["rgb"].tolist(),
+                        "roughness": job["hair"]["roughness"], "transparent_bounces": HAIR_TRANSPARENT_BOUNCES}
     if job["lighting"]["kind"] == "hdri":
         path = hdri_path(job["lighting"]["name"])
         info["hdri"] = {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
@@ -742,6 +921,8 @@ def load_batch(path: str) -> list[dict]:
         try:
             checked.append(check_job(job))
             load_mesh(checked[-1]["mesh"])
+            if checked[-1]["hair"] is not None:
+                load_cards(checked[-1]["hair"]["cards"])
         except (JobError, KeyError, TypeError, ValueError) as exc:  # JobError is a ValueError
             name = job.get("id", f"#{i}") if isinstance(job, dict) else f"#{i}"
             detail = exc if isinstance(exc, JobError) else f"bad or missing field ({type(exc).__name__}: {exc})"

@@ -7,7 +7,9 @@
 * ``renders/SCENE/photo.png`` the photo (sRGB 8-bit: Cycles' linear render, metered and exposed here),
   ``mask_skin.png``, ``mask_head.png``, ``render.exr`` and ``scene.json`` with ``K``, ``R``, ``t``
   (engine conventions), ``landmarks478`` (true MediaPipe-order points projected to pixels),
-  ``landmarks478_3d``, ``exposure_gain`` and the scene description.
+  ``landmarks478_3d``, ``exposure_gain`` and the scene description;
+* for a scene with hair (:func:`bench.groundtruth.scenes.hair_scenes`), ``hair/HEAD_HAIR_SEED.npz`` its cards
+  and ``renders/SCENE/mask_hair.png`` the hair's coverage of the skin (see ``cycles_render.py``).
 
 A render is redone only when its ``scene.json`` inputs change. Blender runs out of process (the
 ``bpy`` venv, :mod:`bench.groundtruth.cycles_render`), one batch for all missing renders.
@@ -30,13 +32,14 @@ os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
 import cv2  # noqa: E402
 
 from bench.groundtruth import albedos as gt_albedos  # noqa: E402
+from bench.groundtruth.hair import HAIR_COLOURS, HAIR_ROUGHNESS, HAIR_VERSION, hair_cards  # noqa: E402
 from bench.groundtruth.heads import make_head, mesh_arrays, true_landmarks_3d  # noqa: E402
 from bench.groundtruth.layout import layout  # noqa: E402
 from bench.groundtruth.perturb import encode_srgb8, luminance  # noqa: E402
 from bench.groundtruth.scenes import Scene, camera, scenes  # noqa: E402
 from bench.groundtruth.surface import spec_rough_map  # noqa: E402
 
-__all__ = ["generate", "DEFAULT_CACHE", "ALBEDO_SIZE", "load_scene"]
+__all__ = ["generate", "render_scenes", "DEFAULT_CACHE", "ALBEDO_SIZE", "SAMPLES", "load_scene"]
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CACHE = REPO / ".cache" / "groundtruth"
@@ -102,17 +105,40 @@ def _head(cache: Path, scene: Scene) -> Path:
     return mesh
 
 
+def _hair(cache: Path, scene: Scene, mesh: Path) -> dict:
+    """Writes the scene's hair cards (``hair/HEAD_HAIR_SEED.npz``, from the true head's skin and
+    landmarks); returns the job's ``hair`` field, with a digest of the cards and HAIR_VERSION so that
+    the render's key follows them (the renderer ignores both)."""
+    from engine.head.model import load_head_model
+
+    with np.load(mesh) as data:
+        verts, faces, part = data["vertices"], data["faces"], data["face_part"]
+        skin = faces[part == list(data["part_names"]).index("skin")]
+    cards = hair_cards(verts, skin, true_landmarks_3d(load_head_model(), verts), scene.hair)
+    path = cache / "hair" / f"{scene.head.name}_{scene.hair.name}_{scene.hair.seed}.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = cards.arrays()
+    np.savez_compressed(path, **arrays)
+    digest = hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in arrays.values())).hexdigest()[:16]
+    return {"cards": str(path), "rgb": list(HAIR_COLOURS[scene.hair.colour]), "roughness": HAIR_ROUGHNESS,
+            "digest": digest, "version": HAIR_VERSION}
+
+
 def _job(cache: Path, scene: Scene, samples: int) -> dict:
     K, R, t, w, h = camera(scene.view)
     folder = cache / "renders" / scene.id
-    return {
-        "id": scene.id, "out_dir": str(folder), "mesh": str(_head(cache, scene)),
+    mesh = _head(cache, scene)
+    job = {
+        "id": scene.id, "out_dir": str(folder), "mesh": str(mesh),
         "albedo": str(cache / "albedos" / f"{scene.head.albedo}.png"),
         "spec_rough": str(cache / "albedos" / "spec_rough.png"),
         "eye_color_srgb": list(EYE_COLOURS[scene.head.seed % len(EYE_COLOURS)]),
         "camera": {"K": K.tolist(), "R": R.tolist(), "t": t.tolist(), "width": w, "height": h},
         "lighting": scene.lighting.spec, "samples": samples, "seed": scene.head.seed,
     }
+    if scene.hair is not None:  # no "hair" key at all otherwise: the bare scenes keep their keys
+        job["hair"] = _hair(cache, scene, mesh)
+    return job
 
 
 def _key(job: dict, scene: Scene) -> str:
@@ -173,11 +199,17 @@ def load_scene(folder: Path) -> dict:
 
 def generate(cache: Path = DEFAULT_CACHE, subset: bool = False, log=print) -> list[Path]:
     """Makes (or reuses) every render of the full set or the subset; returns their folders."""
-    todo = scenes(subset)
-    start = time.perf_counter()
     # Every albedo of ALBEDO_SPECS (a second each) in the full set; the subset makes only its own.
-    _albedos(cache, {s.head.albedo for s in todo} if subset else set(gt_albedos.ALBEDO_SPECS))
-    samples = SAMPLES["subset" if subset else "full"]
+    albedos = None if subset else set(gt_albedos.ALBEDO_SPECS)
+    return render_scenes(scenes(subset), cache, SAMPLES["subset" if subset else "full"], albedos, log)
+
+
+def render_scenes(todo: list[Scene], cache: Path, samples: int, albedos: set[str] | None = None,
+                  log=print) -> list[Path]:
+    """Makes (or reuses) the renders of ``todo`` in ``cache`` with ``samples`` per pixel; ``albedos``
+    the ground-truth albedos to make (None: those the scenes use). Returns the render folders."""
+    start = time.perf_counter()
+    _albedos(cache, {s.head.albedo for s in todo} if albedos is None else albedos)
     jobs, pending = [], []
     for scene in todo:
         job = _job(cache, scene, samples)

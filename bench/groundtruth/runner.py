@@ -23,7 +23,10 @@ class EngineOutput:
     """``albedo`` [N, N, 3] linear; ``from_photo`` [N, N] bool (the engine's own record of which
     texels it took from the photo); ``vertices`` (V, 3) posed head space; ``K``, ``R``, ``t`` the
     fitted camera in the photo's pixels; landmarks (478, 2) pixels: ``landmarks`` after the
-    corrective field, ``landmarks_parametric`` before it, ``landmarks_detected`` MediaPipe's."""
+    corrective field, ``landmarks_parametric`` before it, ``landmarks_detected`` MediaPipe's.
+    ``confidence`` [N, N] float in [0, 1]: the engine's ``confidence.png`` (0 = filled, not from the
+    photo); ``hair_mask`` [N, N] bool: the texels its hair/glasses detector took out (None when the
+    texture stage kept no debug images)."""
 
     albedo: np.ndarray
     albedo_srgb: np.ndarray
@@ -40,6 +43,8 @@ class EngineOutput:
     seconds: float = 0.0
     timings: dict = field(default_factory=dict)
     engine_metrics: dict = field(default_factory=dict)
+    confidence: np.ndarray | None = None
+    hair_mask: np.ndarray | None = None
 
     def save(self, folder: Path) -> None:
         """Writes ``albedo.png``, ``head_mesh.npz`` (the Cycles renderer's format) and ``engine.json``."""
@@ -72,4 +77,17 @@ def run_engine(photo: Path, texture_size: int = TEXTURE_SIZE) -> EngineOutput:
         vertices=fit.vertices_posed, K=cam.K, R=cam.R, t=cam.t, landmarks=fit.landmarks_2d,
         landmarks_parametric=fit.landmarks_2d_parametric, landmarks_detected=rec.face.points,
         eye_color_srgb=tuple(float(c) for c in tex.eye_color_srgb), warnings=list(rec.warnings),
-        seconds=seconds, timings=dict(rec.timings), engine_metrics={**fit.metrics, **tex.metrics})
+        seconds=seconds, timings=dict(rec.timings), engine_metrics={**fit.metrics, **tex.metrics},
+        confidence=None if tex.confidence is None else tex.confidence.astype(np.float32) / 255.0,
+        hair_mask=_texture_size(tex.debug.get("mask_hair"), texture_size))
+
+
+def _texture_size(mask: np.ndarray | None, n: int) -> np.ndarray | None:
+    """A debug mask [A, A] (the engine's analysis size) as [n, n] bool (nearest), or None."""
+    if mask is None:
+        return None
+    if mask.shape[0] != n:
+        import cv2
+
+        mask = cv2.resize(mask.astype(np.uint8), (n, n), interpolation=cv2.INTER_NEAREST)
+    return mask > 0

@@ -4,7 +4,8 @@ A scene is one Cycles render: a head (shape, expression, albedo) seen from a vie
 The full set crosses 6 heads with 10 lightings each (every one of Blender's 8 world HDRIs, hard side
 and top keys with <= 5 % ambient, amber and blue keys, a window + tungsten mix, -1.5 / +1.5 EV),
 each head from its own view (yaw 0, +-25, +-45 degrees; 35-135 mm; 512-1024 px). The subset (2 heads
-x 3 lightings) is the machinery check.
+x 3 lightings) is the machinery check. :func:`hair_scenes` are scenes of the full set with synthetic
+hair cards over the forehead and cheeks (:mod:`bench.groundtruth.hair`, ``bench/bench_hair.py``).
 
 Lighting directions are head space (+X the head's left, +Y up, +Z out of the face), from the head
 toward the light. Camera: OpenCV ``pixel = K (R X + t)``.
@@ -15,9 +16,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from bench.groundtruth.hair import HairSpec
 from bench.groundtruth.heads import HeadSpec
 
-__all__ = ["View", "Lighting", "Scene", "HEADS", "LIGHTINGS", "VIEWS", "HDRIS", "scenes", "camera"]
+__all__ = ["View", "Lighting", "Scene", "HEADS", "LIGHTINGS", "VIEWS", "HDRIS", "scenes", "camera",
+           "hair_scenes", "HAIR_SCENES"]
 
 HDRIS = ("city", "courtyard", "forest", "interior", "night", "studio", "sunrise", "sunset")
 SENSOR_WIDTH_MM = 36.0
@@ -51,17 +54,24 @@ class Lighting:
 
 @dataclass(frozen=True)
 class Scene:
+    """``hair`` None: the bare head (its id and JSON are then exactly those of a scene without the field)."""
+
     head: HeadSpec
     view: View
     lighting: Lighting
+    hair: HairSpec | None = None
 
     @property
     def id(self) -> str:
-        return f"{self.head.name}_{self.view.name}_{self.lighting.name}"
+        base = f"{self.head.name}_{self.view.name}_{self.lighting.name}"
+        return base if self.hair is None else f"{base}_{self.hair.name}"
 
     def to_json(self) -> dict:
-        return {"id": self.id, "head": asdict(self.head), "view": asdict(self.view),
-                "lighting": asdict(self.lighting)}
+        out = {"id": self.id, "head": asdict(self.head), "view": asdict(self.view),
+               "lighting": asdict(self.lighting)}
+        if self.hair is not None:
+            out["hair"] = asdict(self.hair)
+        return out
 
 
 def _unit(v: tuple[float, float, float]) -> list[float]:
@@ -150,6 +160,27 @@ def scenes(subset: bool = False) -> list[Scene]:
                 rot = float((head.seed * 137 + 53 * names.index(name)) % 360)
                 light = Lighting(light.name, light.klass, {**light.spec, "rotation_deg": rot}, light.ev)
             out.append(Scene(head, view, light))
+    return out
+
+
+HAIR_SCENES = (
+    ("h0", ("hdri-city", "hard_side"), "fringe+cheeks", "brown"),
+    ("h1", ("hdri-studio", "amber_key"), "fringe+cheeks", "blonde"),
+    ("h5", ("hdri-courtyard", "hard_top"), "fringe+cheeks", "black"),
+)
+"""(head, lightings of its full-set scenes, hair style, hair colour): one HDRI and one hard or
+coloured key per head; the frontal, the +25 degree and the 135 mm frontal view."""
+
+
+def hair_scenes(bare: bool = False) -> list[Scene]:
+    """The full set's scenes of :data:`HAIR_SCENES` with their hair (seeded by the head's seed), or
+    with ``bare`` the same scenes without it (the baseline)."""
+    out = []
+    for s in scenes():
+        for head, lights, style, colour in HAIR_SCENES:
+            if s.head.name == head and s.lighting.name in lights:
+                hair = None if bare else HairSpec(style, colour, s.head.seed)
+                out.append(Scene(s.head, s.view, s.lighting, hair))
     return out
 
 

@@ -9,13 +9,14 @@ import numpy as np
 
 from bench.groundtruth.layout import Layout
 
-__all__ = ["contact_sheet", "TILE"]
+__all__ = ["contact_sheet", "face_box", "TILE"]
 
 TILE = 128
 LABEL_H = 14
 
 
-def _face_box(lay: Layout) -> tuple[int, int, int, int]:
+def face_box(lay: Layout) -> tuple[int, int, int, int]:
+    """(row0, row1, col0, col1) of the face region in the atlas, padded by 2 % of its size."""
     rows, cols = np.nonzero(lay.face)
     pad = int(0.02 * lay.size)
     return max(rows.min() - pad, 0), rows.max() + pad, max(cols.min() - pad, 0), cols.max() + pad
@@ -40,7 +41,7 @@ def _photo_crop(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
 def contact_sheet(path: Path, rows: list[dict], lay: Layout) -> None:
     """``rows``: per head ``{"head", "truth_srgb", "items": [{"label", "photo", "landmarks",
     "albedo_srgb"}]}`` (RGB uint8 images). Writes an RGB PNG."""
-    r0, r1, c0, c1 = _face_box(lay)
+    r0, r1, c0, c1 = face_box(lay)
     lines = []
     for row in rows:
         tiles = [_tile(row["truth_srgb"][r0:r1, c0:c1], f"{row['head']} truth")]
