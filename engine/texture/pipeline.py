@@ -64,6 +64,7 @@ from engine.texture.maps import albedo_srgb8, eye_color, normal_map, paint_iris,
 from engine.texture.metrics import brightness_symmetry_error
 from engine.texture.relight import render_relit_sheet, rerender
 from engine.texture.template import load_template_albedo
+from engine.texture.skin_detail import SkinDetailSettings, transfer_skin_detail
 from engine.texture.unclip import UnclipSettings, face_skin_pixels, reconstruct_clipped, reconstruct_clipped_set
 from engine.texture.unwrap import Unwrap, camera_view, unwrap_photo
 
@@ -139,6 +140,7 @@ class TextureSettings:
     calibrate: CalibrationSettings = CalibrationSettings()
     correct: CorrectSettings = CorrectSettings()
     diagnostics: DiagnosticSettings = DiagnosticSettings()
+    skin_detail: SkinDetailSettings = SkinDetailSettings()
     relit_sheet: bool = True
     rerender: bool = True
     debug: bool = True
@@ -202,6 +204,15 @@ def _matched_template(template: np.ndarray, albedo: np.ndarray, confidence: np.n
         out = np.asarray(match_color_stats(out, lips.astype(np.float32), lip_ref, max_gain=1.5,
                                            apply_mask=_feathered(lips, template.shape[0])), np.float32)
     return out
+
+
+def _own_skin_detail(done: Completed, unwrap: Unwrap, model: HeadModel, source: np.ndarray,
+                     settings: SkinDetailSettings) -> np.ndarray:
+    """The completed albedo with the person's own fine skin detail (:mod:`.skin_detail`) where its colour
+    came from the template on bare skin (not lips, eyes, brows or the mouth)."""
+    skin = _regions(unwrap, model, ("scalp", "neck", "face", "ears")) & (unwrap.part == 0)
+    weight = done.from_template * skin
+    return transfer_skin_detail(done.albedo, weight, source & (done.from_photo > 0.95), settings)
 
 
 def _feathered(mask: np.ndarray, n: int) -> np.ndarray:
@@ -285,7 +296,7 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
     report("texture", 0.65, "completing unseen regions")
     conf_c = _with_grazing(corrected.confidence, delit.albedo, unwrap, model, view, person_mask, ref, not_face_skin)
     done: Completed = complete(corrected.albedo, conf_c, matched, unwrap.covered, mirror)
-    final = done.albedo
+    final = _own_skin_detail(done, unwrap, model, ref & (conf_c > 0.8) & ~not_face_skin, settings.skin_detail)
     lap("complete")
     if n > a:
         report("texture", 0.75, f"adding {n}² detail")
