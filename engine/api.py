@@ -127,8 +127,11 @@ def reconstruct(photo_path: str | os.PathLike, options: ReconstructOptions = Rec
         fit = fit_head(photo.rgb, face, model, FitSettings.for_quality(options.quality), person_mask, progress,
                        runtime=runtime)
     progress("fit", 1.0, f"landmark error {fit.metrics['landmark_error_iod'] * 100:.2f}% IOD")
+    from engine.fit.pose import pose_warnings
+
     rec = Reconstruction(options=options, photo=photo, face=face, fit=fit, timings=timings, runtime=runtime,
-                         warnings=list(photo.warnings) + list(face.warnings))
+                         warnings=list(photo.warnings) + list(face.warnings)
+                         + pose_warnings(fit.camera.R, fit.camera.t))
     if options.with_texture:
         with _Timer(timings, "texture"):
             rec.texture = _build_texture(rec, model, person_mask, progress)
