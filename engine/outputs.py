@@ -23,17 +23,24 @@ def mesh_arrays(model: HeadModel, vertices: np.ndarray) -> MeshArrays:
                       face_part=model.face_part.numpy(), part_names=tuple(model.part_names))
 
 
-def materials_for(model: HeadModel, textured: bool, eye_color_srgb=(0.35, 0.25, 0.18)) -> dict[str, Material]:
+DEFAULT_TEETH = (0.8, 0.77, 0.7)
+"""Linear ivory of the teeth material when the photo shows no teeth."""
+
+
+def materials_for(model: HeadModel, textured: bool, eye_color_srgb=(0.35, 0.25, 0.18),
+                  teeth_color_srgb=None) -> dict[str, Material]:
     """One material per part; the skin maps the texture files when there is a texture, and so do the
-    eyes (the albedo's eyeball islands hold the sclera, the iris in the photo's eye colour and the pupil)."""
+    eyes (the albedo's eyeball islands hold the sclera, the iris in the photo's eye colour and the pupil);
+    the teeth take the photo's teeth colour when it showed them (``teeth_color_srgb``, else ivory)."""
     eye = tuple(float(c) ** 2.2 for c in eye_color_srgb)
+    teeth = DEFAULT_TEETH if teeth_color_srgb is None else tuple(float(c) ** 2.2 for c in teeth_color_srgb)
     skin = Material("skin", (0.8, 0.6, 0.5), 0.5,
                     "albedo.png" if textured else None, "normal.png" if textured else None,
                     "roughness.png" if textured else None)
     eyes = Material("eye", eye, 0.1, "albedo.png" if textured else None)
     table = {"skin": skin, "eye_l": eyes, "eye_r": eyes,
-             "teeth_upper": Material("teeth", (0.8, 0.77, 0.7), 0.3),
-             "teeth_lower": Material("teeth", (0.8, 0.77, 0.7), 0.3),
+             "teeth_upper": Material("teeth", teeth, 0.3),
+             "teeth_lower": Material("teeth", teeth, 0.3),
              "tongue": Material("tongue", (0.5, 0.18, 0.18), 0.35)}
     return {name: table.get(name, Material(name)) for name in model.part_names}
 
@@ -94,11 +101,14 @@ def params_dict(rec, model: HeadModel, mesh_vertices: np.ndarray) -> dict:
         "device_used": rec.device,
         "render_backend": rec.render_backend,
         "eye_color_srgb": None,
+        "teeth_color_srgb": None,
     }
     if rec.texture is not None:
         params["metrics"].update(rec.texture.metrics)
         params["timings"].update({f"texture_{k}": v for k, v in rec.texture.timings.items()})
         params["eye_color_srgb"] = [float(c) for c in rec.texture.eye_color_srgb]
+        teeth = rec.texture.teeth_color_srgb
+        params["teeth_color_srgb"] = None if teeth is None else [float(c) for c in teeth]
         params["lighting"]["texture_sh_coeffs"] = np.asarray(rec.texture.sh_coeffs).tolist()
     return params
 
@@ -112,7 +122,7 @@ def write_all(rec, folder: Path, progress=None) -> None:
     mesh = mesh_arrays(model, vertices)
     tex = rec.texture
     eye = tex.eye_color_srgb if tex is not None else (0.35, 0.25, 0.18)
-    materials = materials_for(model, tex is not None, eye)
+    materials = materials_for(model, tex is not None, eye, None if tex is None else tex.teeth_color_srgb)
     write_obj(folder / "head.obj", mesh, materials)
     deltas = model.expression_deltas.numpy()
     write_mesh_npz(folder / "head_mesh.npz", mesh, fit.vertices_neutral, list(model.expression_names), deltas,

@@ -76,12 +76,14 @@ class PhotoCamera:
 
 @dataclass(frozen=True)
 class EngineParams:
-    """The parts of ``params.json`` the add-on uses. ``eye_color_srgb`` in [0, 1]."""
+    """The parts of ``params.json`` the add-on uses. ``eye_color_srgb`` in [0, 1]; ``teeth_color_srgb``
+    in [0, 1] when the photo showed teeth, else None."""
 
     camera: PhotoCamera | None
     eye_color_srgb: tuple[float, float, float]
     photo: Path | None
     raw: dict
+    teeth_color_srgb: tuple[float, float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -194,8 +196,10 @@ def load_params(path: Path) -> EngineParams:
             raise _bad(path, f"not valid JSON ({err})") from err
         if not isinstance(raw, dict):
             raise _bad(path, "the top level is not an object")
+    teeth = raw.get("teeth_color_srgb")
     return EngineParams(camera=_camera(raw, path), eye_color_srgb=_eye_color(raw.get("eye_color_srgb")),
-                        photo=Path(raw["photo"]) if isinstance(raw.get("photo"), str) else None, raw=raw)
+                        photo=Path(raw["photo"]) if isinstance(raw.get("photo"), str) else None, raw=raw,
+                        teeth_color_srgb=None if teeth is None else _eye_color(teeth))
 
 
 def _camera(raw: dict, path: Path) -> PhotoCamera | None:

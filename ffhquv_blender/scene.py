@@ -192,7 +192,7 @@ def _import_part(base: str, part: str, part_id: int, mesh: HeadMesh, neutral: np
     if part.startswith("eye"):
         material = materials.make_eye_material(f"{name}_material", result.params.eye_color_srgb)
     elif part.startswith("teeth"):
-        material = materials.make_teeth_material(f"{name}_material")
+        material = materials.make_teeth_material(f"{name}_material", result.params.teeth_color_srgb)
     else:
         material = materials.make_tongue_material(f"{name}_material")
     part_mesh.materials.append(material)

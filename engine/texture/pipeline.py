@@ -65,6 +65,7 @@ from engine.texture.metrics import brightness_symmetry_error
 from engine.texture.relight import render_relit_sheet, rerender
 from engine.texture.template import load_template_albedo
 from engine.texture.skin_detail import SkinDetailSettings, transfer_skin_detail
+from engine.texture.teeth import teeth_color
 from engine.texture.unclip import UnclipSettings, face_skin_pixels, reconstruct_clipped, reconstruct_clipped_set
 from engine.texture.unwrap import Unwrap, camera_view, unwrap_photo
 
@@ -111,6 +112,7 @@ class TextureResult:
 
     ``albedo_srgb`` (N, N, 3) uint8 sRGB, row 0 = top (v = 1); ``normal`` (N, N, 3) uint8 tangent
     space (OpenGL, +Y up); ``roughness`` (N, N) uint8 linear; ``eye_color_srgb`` sRGB in [0, 1];
+    ``teeth_color_srgb`` the teeth's albedo, sRGB in [0, 1], when the photo shows them (else None);
     ``sh_coeffs`` (9, 3) the estimated lighting as radiance SH (``engine.render.sh`` convention,
     head space, the dominant light band-limited into it); ``metrics`` (``bs_error``,
     ``bs_error_unwrap``, ``coverage``, ``psnr_self_consistency``, ...); ``timings`` seconds per stage; ``debug``
@@ -130,6 +132,7 @@ class TextureResult:
     relit_sheet: np.ndarray | None = None
     confidence: np.ndarray | None = None
     warnings: list[str] = field(default_factory=list)
+    teeth_color_srgb: tuple[float, float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -314,6 +317,7 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
 
     report("texture", 0.8, "writing PBR maps")
     eye = eye_color(photo, lms, delit.lighting, cam_dir)
+    teeth = None if grey else teeth_color(photo, lms, delit.lighting, cam_dir)
     final = paint_iris(final, _eyeballs(unwrap, model, n), eye)
     albedo_srgb = albedo_srgb8(final)
     normal = normal_map(n)
@@ -371,6 +375,7 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
         normal=normal,
         roughness=rough,
         eye_color_srgb=eye,
+        teeth_color_srgb=teeth,
         sh_coeffs=delit.lighting.equivalent_sh(),
         metrics=metrics,
         timings=timings,

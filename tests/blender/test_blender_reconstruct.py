@@ -91,6 +91,10 @@ def _check_imported_head(head: bpy.types.Object, result_dir: Path) -> None:
     iris = tuple(submodule("materials").srgb_to_linear(c) for c in result.params.eye_color_srgb)
     ramp = next(n for n in eye.active_material.node_tree.nodes if n.type == "VALTORGB")
     assert any(np.allclose(e.color[:3], iris, atol=1e-4) for e in ramp.color_ramp.elements)
+    if result.params.teeth_color_srgb is not None and "teeth_upper" in children:  # the photo showed teeth
+        bsdf = next(n for n in children["teeth_upper"].active_material.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
+        want = tuple(submodule("materials").srgb_to_linear(c) for c in result.params.teeth_color_srgb)
+        assert np.allclose(bsdf.inputs["Base Color"].default_value[:3], want, atol=1e-4)
     if "teeth_lower" in children and "jawOpen" in children["teeth_lower"].data.shape_keys.key_blocks:
         before = _evaluated_world_vertices(children["teeth_lower"])
         keys["jawOpen"].value = 1.0
