@@ -64,6 +64,7 @@ from engine.texture.maps import albedo_srgb8, eye_color, normal_map, paint_iris,
 from engine.texture.metrics import brightness_symmetry_error
 from engine.texture.relight import render_relit_sheet, rerender
 from engine.texture.template import load_template_albedo
+from engine.texture.detail import DetailInputs, add_detail
 from engine.texture.skin_detail import SkinDetailSettings, transfer_skin_detail
 from engine.texture.teeth import teeth_color
 from engine.texture.unclip import UnclipSettings, face_skin_pixels, reconstruct_clipped, reconstruct_clipped_set
@@ -303,7 +304,7 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
     lap("complete")
     if n > a:
         report("texture", 0.75, f"adding {n}² detail")
-        final = _add_detail(n, unclipped.rgb, unwrap, delit, done, conf_c, matched, template, model)
+        final = _add_detail(n, unclipped.rgb, unwrap, delit, done, final, conf_c, matched, template)
         lap("detail")
 
     # No real surface reflects less than ~1-2%; a black texel (the template's mouth lining after the
@@ -541,38 +542,15 @@ def _nearest_fill(img: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return img.reshape(-1, img.shape[-1])[lut[labels]].reshape(img.shape)
 
 
-def _add_detail(n: int, photo: np.ndarray, unwrap: Unwrap, delit, done: Completed, confidence: np.ndarray,
-                matched: np.ndarray, template_a: np.ndarray, model: HeadModel) -> np.ndarray:
-    """The ``n x n`` albedo from the analysis-size result plus full-resolution detail.
-
-    Everything smooth (shading, specular, confidences, the completed colours) is upsampled from the
-    analysis size; the photo is resampled at ``n`` through the (upsampled) texel-to-pixel map and
-    de-lit with the upsampled shading; its high frequencies (what the analysis size cannot hold)
-    are added where the albedo came from the photo, the template's where it came from the template.
-    """
-    import cv2
-
-    a = unwrap.color.shape[0]
-
-    def up(x: np.ndarray) -> np.ndarray:
-        return cv2.resize(np.ascontiguousarray(x, np.float32), (n, n), interpolation=cv2.INTER_LINEAR)
-
-    def highpass(x: np.ndarray) -> np.ndarray:
-        return x - up(cv2.resize(x, (a, a), interpolation=cv2.INTER_AREA))
-
-    pix = up(_nearest_fill(unwrap.pixel, unwrap.visible))
-    colour = cv2.remap(photo, np.ascontiguousarray(pix[..., 0]), np.ascontiguousarray(pix[..., 1]),
-                       cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    shade = up(_nearest_fill(delit.shading, unwrap.visible))
-    spec = up(delit.specular)
-    delit_n = np.clip((colour - spec) / np.maximum(shade, 1e-3), 0.0, 1.0)
-    own = up(done.from_photo * (confidence > 0.05))
-    tmpl = up(done.from_template)
-    template_n = load_template_albedo(n)
-    # The template's own fine detail, in the colour-matched template's local colour ratio.
-    ratio = up(matched / np.maximum(template_a, 1e-3))
-    out = up(done.albedo) + own[..., None] * highpass(delit_n) + tmpl[..., None] * highpass(template_n) * ratio
-    return np.clip(out, 0.0, 1.0).astype(np.float32)
+def _add_detail(n: int, photo: np.ndarray, unwrap: Unwrap, delit, done: Completed, albedo_a: np.ndarray,
+                confidence: np.ndarray, matched: np.ndarray, template_a: np.ndarray) -> np.ndarray:
+    """The ``n x n`` albedo: the analysis-size result ``albedo_a`` plus the photo's and the template's
+    full-resolution detail (:mod:`.detail`)."""
+    layers = DetailInputs(
+        pixel=_nearest_fill(unwrap.pixel, unwrap.visible), shading=_nearest_fill(delit.shading, unwrap.visible),
+        specular=delit.specular, albedo=albedo_a, own=done.from_photo * (confidence > 0.05),
+        template=done.from_template, ratio=matched / np.maximum(template_a, 1e-3))
+    return add_detail(n, photo, layers, load_template_albedo(n))
 
 
 def _metrics(unwrap: Unwrap, delit_albedo: np.ndarray, delit_conf: np.ndarray, done: Completed,
