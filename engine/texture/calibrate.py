@@ -10,11 +10,10 @@ Two cues fix ``k``:
 
 1. **The sclera.** The eye whites are a bright, near-neutral tissue in every person
    (:attr:`CalibrationSettings.sclera_albedo`). Their pixels in the photo (inside the lid contour,
-   outside the iris, less saturated than the skin around it), divided by the fitted lighting's
-   shading of the seen eyeball (ambient occlusion under the lids and the key light's cast shadows
-   included), measure ``k * sclera_albedo`` directly: exposure and light colour at once. A clipped
-   channel is reconstructed from the eye white's unclipped pixels (:mod:`.unclip`); an eye white
-   clipped in every channel only bounds the exposure from below.
+   outside the iris, less saturated than the skin around it), divided by the de-lighting's shading
+   of the lid skin around that eye (times the eyeball's ambient occlusion relative to the lids'),
+   measure ``k * sclera_albedo`` directly: exposure and light colour at once. An over-exposed eye
+   white only bounds the exposure from below.
 2. **A skin prior.** Whatever the light, de-lit skin must be human skin: its mean colour lies in a
    region of CIELAB spanned by melanin and haemoglobin (lightness 25-80, hue angle 25-75 degrees,
    chroma 6-35; Chardon et al. 1991's ITA classes from very light to dark, and the skin-colour
@@ -56,7 +55,7 @@ __all__ = [
     "eye_sclera_mask",
     "sclera_colour",
     "sclera_pixels",
-    "sclera_shading", "lid_sclera_shading",
+    "sclera_shading",
     "skin_locus_gain",
 ]
 
@@ -68,10 +67,8 @@ class CalibrationSettings:
     ``sclera_albedo``: linear RGB diffuse reflectance assumed for the eye whites (bright,
     slightly yellow): the one the template paints on the eyes, so the two agree. ``sclera_facing``: eyeball vertices whose normal's cosine to the camera lies
     in this range carry the visible sclera's ambient occlusion (the cornea is above it).
-    ``eye_weight`` / ``min_eye_texels``: the seen eyeball texels whose modelled shading is the
-    sclera's (:func:`sclera_shading`). ``lid_radius`` (metres) / ``lid_weight`` / ``min_lid_texels``:
-    the seen lid and socket texels around an eyeball whose shading the sclera shares when too few
-    eyeball texels are seen (:func:`lid_sclera_shading`). ``iris_margin``: sclera pixels lie beyond this multiple of the iris radius;
+    ``lid_radius`` (metres) / ``lid_weight`` / ``min_lid_texels``: the seen lid and socket texels
+    around an eyeball whose shading the sclera shares. ``iris_margin``: sclera pixels lie beyond this multiple of the iris radius;
     ``skin_ring``: the skin around the eye, within this fraction of the eye opening's height outside
     the lid contour, gives the skin's saturation; ``sclera_saturation``: sclera pixels are less
     saturated than it by at least this much (saturation 1 - min/max). ``sclera_quantiles``: luminance band of the sclera pixels
@@ -91,8 +88,6 @@ class CalibrationSettings:
     lid_radius: float = 0.025
     lid_weight: float = 0.2
     min_lid_texels: int = 20
-    eye_weight: float = 0.2
-    min_eye_texels: int = 8
     iris_margin: float = 1.05
     skin_ring: float = 0.6
     sclera_saturation: float = 0.1
@@ -227,30 +222,13 @@ def sclera_shading(delit, unwrap, model, vertices: np.ndarray, camera_centre: np
                    ) -> np.ndarray | None:
     """(3,) the estimated shading of one eye's visible sclera (model part ``part``), or None.
 
-    Under diffuse light (the de-lighting fitted no key light), the fitted lighting model evaluated
-    on the eyeball itself: ``delit.shading`` over the eyeball texels the camera sees (weight above
-    :attr:`CalibrationSettings.eye_weight`), ambient SH times the template's ambient occlusion there
-    (the lids and brow over the recessed eye). Median per channel. Under a key light, or with too few
-    seen eyeball texels, :func:`lid_sclera_shading`: the lids' shading, fitted to the very pixels around
-    the eye, follows a hard light's cast shadows better than the model does on a small eyeball.
-    Skin-tone ΔE00 on training renders disjoint from the benchmark (36 HDRI / 12 hard-key): lids
-    always 6.95 / 5.96, eyeball model always 6.03 / 8.17, this choice 6.41 / 5.98."""
-    eye = (unwrap.part == model.part_id(part)) & unwrap.visible & (unwrap.weight > settings.eye_weight)
-    keyed = bool(np.any(delit.lighting.sun_direction)) and float(np.max(delit.lighting.sun_rgb)) > 0.0
-    if not keyed and eye.sum() >= settings.min_eye_texels:
-        return np.median(delit.shading[eye], axis=0).astype(np.float64)
-    return lid_sclera_shading(delit, unwrap, model, vertices, camera_centre, part, vertex_ao, lid_ao, settings)
-
-
-def lid_sclera_shading(delit, unwrap, model, vertices: np.ndarray, camera_centre: np.ndarray, part: str,
-                       vertex_ao: np.ndarray, lid_ao: np.ndarray, settings: CalibrationSettings = CalibrationSettings()
-                       ) -> np.ndarray | None:
-    """(3,) the sclera's shading from the lids around it, or None.
-
     The de-lighting's shading of the seen lid and socket skin around that eye (``delit.shading``
-    over ``unwrap``'s texels within :attr:`CalibrationSettings.lid_radius` of the eyeball's centre),
-    scaled by the ratio of the eyeball's ambient occlusion (``vertex_ao`` (V,), the template's) to
-    those texels' (``lid_ao`` (N, N), the same per texel). Median per channel."""
+    over ``unwrap``'s texels within :attr:`CalibrationSettings.lid_radius` of the eyeball's centre)
+    is the light that reaches the eye: the same light, the same cast shadows, fitted to the very
+    pixels around it. The sclera sits deeper: the shading is scaled by the ratio of the eyeball's
+    ambient occlusion (``vertex_ao`` (V,), the template's) to those texels' (``lid_ao`` (N, N), the same
+    per texel). Median per
+    channel (a lash or a crease does not move it)."""
     idx, centre = _eyeball(model, vertices, part)
     view = np.asarray(camera_centre, np.float64) - centre
     view /= max(float(np.linalg.norm(view)), 1e-9)
