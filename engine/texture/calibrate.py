@@ -12,8 +12,9 @@ Two cues fix ``k``:
    (:attr:`CalibrationSettings.sclera_albedo`). Their pixels in the photo (inside the lid contour,
    outside the iris, less saturated than the skin around it), divided by the de-lighting's shading
    of the lid skin around that eye (times the eyeball's ambient occlusion relative to the lids'),
-   measure ``k * sclera_albedo`` directly: exposure and light colour at once. An over-exposed eye
-   white only bounds the exposure from below.
+   measure ``k * sclera_albedo`` directly: exposure and light colour at once. A clipped channel is
+   reconstructed from the eye white's unclipped pixels (:mod:`.unclip`); an eye white clipped in
+   every channel only bounds the exposure from below.
 2. **A skin prior.** Whatever the light, de-lit skin must be human skin: its mean colour lies in a
    region of CIELAB spanned by melanin and haemoglobin (lightness 25-80, hue angle 25-75 degrees,
    chroma 6-35; Chardon et al. 1991's ITA classes from very light to dark, and the skin-colour
