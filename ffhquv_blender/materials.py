@@ -164,8 +164,7 @@ def _solid(name: str, srgb: tuple[float, float, float], roughness: float, subsur
 def make_teeth_material(name: str, color_srgb: tuple[float, float, float] | None = None) -> bpy.types.Material:
     """Fairly glossy, a little translucent; ivory, or the photo's teeth colour (sRGB in [0, 1]) when it
     showed them."""
-    color = (0.93, 0.90, 0.82) if color_srgb is None else tuple(srgb_to_linear(c) for c in color_srgb)
-    return _solid(name, color, 0.25, 0.15)
+    return _solid(name, (0.93, 0.90, 0.82) if color_srgb is None else tuple(color_srgb), 0.25, 0.15)
 
 
 def make_tongue_material(name: str) -> bpy.types.Material:
