@@ -42,7 +42,7 @@ from engine.landmarks import (
     RIGHT_IRIS_CENTRE,
     iris_circle,
 )
-from engine.texture.color import lab_to_linear_rgb, linear_rgb_to_lab, luminance
+from engine.texture.color import lab_to_linear_rgb, linear_rgb_to_lab, luminance, saturation
 from engine.texture.template import TemplatePalette
 
 __all__ = [
@@ -117,11 +117,6 @@ class Calibration:
     info: dict[str, float] = field(default_factory=dict)
 
 
-def _saturation(px: np.ndarray) -> np.ndarray:
-    mx = px.max(-1)
-    return 1.0 - px.min(-1) / np.maximum(mx, 1e-6)
-
-
 def _eye_sclera(photo: np.ndarray, lm: np.ndarray, lid: tuple[int, ...], centre: int, ring: tuple[int, ...],
                 settings: CalibrationSettings, balance: np.ndarray | None = None) -> np.ndarray:
     """(M, 3) pixels of one eye's visible sclera (see :func:`eye_sclera_mask`)."""
@@ -162,11 +157,11 @@ def eye_sclera_mask(photo: np.ndarray, lm: np.ndarray, lid: tuple[int, ...], cen
     if cand.sum() < settings.min_sclera_pixels or around.sum() < 10:
         return None
     balanced = crop if balance is None else crop * np.asarray(balance, np.float32)
-    s_skin = float(np.median(_saturation(balanced[around])))
+    s_skin = float(np.median(saturation(balanced[around])))
     lum = luminance(crop)
     mask = cand & (lum > np.median(lum[cand]))
     if s_skin > settings.sclera_saturation:  # a colour photo: the eye white is the unsaturated part
-        mask &= _saturation(balanced) < s_skin - settings.sclera_saturation
+        mask &= saturation(balanced) < s_skin - settings.sclera_saturation
     else:  # black and white: only brightness tells
         mask &= lum > np.quantile(lum[cand], settings.grey_sclera_quantile)
     return (y0, x0), mask

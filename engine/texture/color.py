@@ -23,6 +23,7 @@ __all__ = [
     "lab_to_linear_rgb",
     "delta_e_ciede2000",
     "luminance",
+    "saturation",
     "ColorStats",
     "skin_stats",
     "match_color_stats",
@@ -180,6 +181,15 @@ class ColorStats:
     std: tuple[float, float, float]
     count: int
 
+
+def saturation(rgb: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """HSV saturation ``(max - min) / max`` of ``[..., 3]`` RGB -> ``[...]`` (``max`` floored at ``eps``).
+
+    Whatever the light's colour, skin stays more saturated than the eye white and the teeth, and a
+    highlight less than the skin around it."""
+    a = np.asarray(rgb)
+    hi = a.max(-1)
+    return (hi - a.min(-1)) / np.maximum(hi, eps)
 
 def _masked_samples(img: np.ndarray, mask: np.ndarray, max_samples: int, seed: int) -> np.ndarray:
     idx = np.flatnonzero(mask.reshape(-1) > 0.5)

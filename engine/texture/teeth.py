@@ -18,6 +18,7 @@ from engine.texture.color import (
     linear_rgb_to_lab,
     linear_to_srgb,
     luminance,
+    saturation,
 )
 from engine.texture.delight import LightingModel
 
@@ -49,7 +50,7 @@ def teeth_pixels(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     lips = np.asarray(photo, np.float32)[(mouth > 0) & (opening == 0)]
     if len(px) < 20:
         return np.zeros((0, 3), np.float32)
-    sat = 1.0 - px.min(-1) / np.maximum(px.max(-1), 1e-6)
+    sat = saturation(px)
     lum = luminance(px)
     teeth = (sat < TEETH_MAX_SATURATION) & (lum > 0.5 * float(np.quantile(lum, 0.95)))
     if teeth.sum() < max(20, TEETH_MIN_SHARE * len(px)):

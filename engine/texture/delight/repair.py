@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from engine.head.model import HeadModel
+from engine.texture.color import saturation
 from engine.texture.complete import coarse_fill
 from engine.texture.delight.grid import _local_mean, _region_mask
 from engine.texture.delight.model import _LUMA32
@@ -14,11 +15,6 @@ from engine.texture.unwrap import Unwrap
 
 _SKINLIKE_REGIONS = ("face", "ears", "neck", "scalp", "eye_socket")
 """Regions whose albedo is compared with its skin neighbourhood to find outliers."""
-
-
-def _saturation(rgb: np.ndarray) -> np.ndarray:
-    """(N, N) ``(max - min) / max`` of ``rgb`` (N, N, 3)."""
-    return (rgb.max(-1) - rgb.min(-1)) / np.maximum(rgb.max(-1), 1e-4)
 
 
 def _find_outliers(albedo: np.ndarray, conf: np.ndarray, shading: np.ndarray, unwrap: Unwrap, model: HeadModel,
@@ -33,8 +29,8 @@ def _find_outliers(albedo: np.ndarray, conf: np.ndarray, shading: np.ndarray, un
     lum = albedo @ _LUMA32
     lum_l = local @ _LUMA32
     ratio = lum / np.maximum(lum_l, 1e-4)
-    highlight = (ratio > settings.highlight_ratio) & (_saturation(albedo) < settings.highlight_saturation
-                                                      * _saturation(local)) & w
+    highlight = (ratio > settings.highlight_ratio) & (saturation(albedo, 1e-4) < settings.highlight_saturation
+                                                      * saturation(local, 1e-4)) & w
     highlight |= _overbright(lum, shading, conf, skinlike, w, settings)
     shadow = np.zeros_like(highlight)
     if mirror_index is not None:
