@@ -39,9 +39,9 @@ def block(groundtruth: Path | None, photos: Path | None, hair: Path | None = Non
     if photos is not None and photos.is_file():
         parts += ["**Real photos** (`bench/bench_photos.py`): " + photos_markdown(json.loads(photos.read_text()))]
     if hair is not None and hair.is_file():
-        parts += ["", "**Hair over the face** (`bench/bench_hair.py`): " + hair_markdown(json.loads(hair.read_text()))]
+        parts += ["**Hair over the face** (`bench/bench_hair.py`): " + hair_markdown(json.loads(hair.read_text()))]
     if baseline is not None and baseline.is_file():
-        parts += ["", "**Identity against MediaPipe's own mesh** (`bench/bench_identity_baseline.py`): "
+        parts += ["**Identity against MediaPipe's own mesh** (`bench/bench_identity_baseline.py`): "
                   + baseline_markdown(json.loads(baseline.read_text()))]
     parts.append(END)
     return "\n".join(parts)
