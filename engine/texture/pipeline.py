@@ -36,18 +36,20 @@ from engine.texture.calibrate import (
     Calibration,
     CalibrationSettings,
     ScleraSample,
-    provisional_balance,
     apply_gain,
     calibrate_gain,
     calibration_warnings,
     eye_centres_px,
+    provisional_balance,
     sclera_colour,
     sclera_pixels,
     sclera_shading,
 )
 from engine.texture.color import luminance, match_color_stats, skin_stats
-from engine.texture.complete import Completed, complete, mirror_lookup
+from engine.texture.complete import Completed, MirrorMap, complete, mirror_lookup
 from engine.texture.correct import (
+    Corrected,
+    CorrectionMasks,
     CorrectSettings,
     correct,
     correction_masks,
@@ -55,20 +57,33 @@ from engine.texture.correct import (
 )
 from engine.texture.delight import (
     DelightSettings,
+    Delit,
     delight,
     template_ambient_occlusion,
     texel_ambient_occlusion,
 )
-from engine.texture.diagnostics import DiagnosticSettings, diagnose
-from engine.texture.maps import albedo_srgb8, eye_color, normal_map, paint_iris, roughness_map
+from engine.texture.detail import DetailInputs, add_detail
+from engine.texture.diagnostics import Diagnostics, DiagnosticSettings, diagnose
+from engine.texture.maps import (
+    albedo_srgb8,
+    eye_color,
+    normal_map,
+    paint_iris,
+    roughness_map,
+)
 from engine.texture.metrics import brightness_symmetry_error
 from engine.texture.relight import render_relit_sheet, rerender
-from engine.texture.template import load_template_albedo
-from engine.texture.detail import DetailInputs, add_detail
 from engine.texture.skin_detail import SkinDetailSettings, transfer_skin_detail
 from engine.texture.teeth import teeth_color
-from engine.texture.unclip import UnclipSettings, face_skin_pixels, reconstruct_clipped, reconstruct_clipped_set
-from engine.texture.unwrap import Unwrap, camera_view, unwrap_photo
+from engine.texture.template import load_template_albedo
+from engine.texture.unclip import (
+    Unclipped,
+    UnclipSettings,
+    face_skin_pixels,
+    reconstruct_clipped,
+    reconstruct_clipped_set,
+)
+from engine.texture.unwrap import CameraView, Unwrap, camera_view, unwrap_photo
 
 __all__ = ["ProgressFn", "TextureInputs", "TextureResult", "TextureSettings", "build_texture"]
 
@@ -240,6 +255,67 @@ def _seen_both(conf: np.ndarray, index: np.ndarray, thr: float = 0.5) -> np.ndar
     return (conf > thr) & (cm > thr) & (index.reshape(n, n) >= 0)
 
 
+@dataclass(frozen=True)
+class _Frame:
+    """The checked inputs of one run: the linear ``photo`` (H, W, 3) and its clip-rebuilt copy, the camera,
+    vertices, landmarks, output size ``n``, analysis size ``a``, whether the photo is black and white,
+    and the unit direction toward the camera (head space)."""
+
+    photo: np.ndarray
+    unclipped: Unclipped
+    person_mask: np.ndarray | None
+    K: np.ndarray
+    R: np.ndarray
+    t: np.ndarray
+    verts: np.ndarray
+    lms: np.ndarray | None
+    n: int
+    a: int
+    grey: bool
+    cam_dir: np.ndarray
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.photo.shape[0], self.photo.shape[1]
+
+
+@dataclass(frozen=True)
+class _Lit:
+    """Unwrap, mirror map, camera view, calibrated de-lighting and its calibration."""
+
+    view: CameraView
+    unwrap: Unwrap
+    mirror: MirrorMap
+    delit: Delit
+    calib: Calibration
+
+
+@dataclass(frozen=True)
+class _Filled:
+    """Correction masks and results, the colour-matched template and the completed albedo (``final``: at
+    the output size, floored, grey for a black-and-white photo, before the iris is painted)."""
+
+    masks: CorrectionMasks
+    corrected: Corrected
+    matched: np.ndarray
+    conf: np.ndarray
+    done: Completed
+    final: np.ndarray
+
+
+class _Clock:
+    """Seconds per stage, in order."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[name] = round(now - self._last, 4)
+        self._last = now
+
+
 def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn | None = None,
                   settings: TextureSettings = TextureSettings(), runtime: Runtime = CPU) -> TextureResult:
     """Run the whole texture pipeline (see the module docstring) and return maps, metrics, timings.
@@ -248,143 +324,135 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
     other step is numpy on the CPU.
     """
     report = progress if progress is not None else (lambda stage, fraction, message: None)
+    f = _frame(inputs, model)
+    clock = _Clock()
+    lit = _light(f, model, settings, runtime, report, clock)
+    filled = _fill(f, lit, model, settings, report, clock)
+    report("texture", 0.8, "writing PBR maps")
+    eye = eye_color(f.photo, f.lms, lit.delit.lighting, f.cam_dir)
+    teeth = None if f.grey else teeth_color(f.photo, f.lms, lit.delit.lighting, f.cam_dir)
+    final = paint_iris(filled.final, _eyeballs(lit.unwrap, model, f.n), eye)
+    albedo_srgb, normal, rough = albedo_srgb8(final), normal_map(f.n), roughness_map(f.n)
+    clock.lap("maps")
+    metrics, diag = _measure(f, lit, filled, model, settings, runtime, report, clock)
+    sheet = None
+    if settings.relit_sheet:
+        report("texture", 0.94, "rendering the relit preview")
+        sheet = render_relit_sheet(albedo_srgb8(f.photo), model, f.verts, f.K, f.R, f.t, filled.done.albedo,
+                                   runtime=runtime)
+        clock.lap("relit_sheet")
+    clock.timings["total"] = round(sum(clock.timings.values()), 4)
+    report("texture", 1.0, f"texture done (BS error {metrics['bs_error']:.2f})")
+    return TextureResult(
+        albedo_srgb=albedo_srgb, normal=normal, roughness=rough, eye_color_srgb=eye, teeth_color_srgb=teeth,
+        sh_coeffs=lit.delit.lighting.equivalent_sh(), metrics=metrics, timings=clock.timings,
+        debug=_debug_layers(lit, filled, final) if settings.debug else {}, relit_sheet=sheet,
+        confidence=_confidence8(filled.conf, filled.done, f.n),
+        warnings=diag.warnings + calibration_warnings(lit.calib),
+    )
+
+
+def _frame(inputs: TextureInputs, model: HeadModel) -> _Frame:
     photo, person_mask = _check(inputs, model)
-    unclipped = reconstruct_clipped(photo, None if inputs.landmarks is None
-                                    else face_skin_pixels(np.asarray(inputs.landmarks), photo.shape[:2]))
-    n = int(inputs.texture_size)
-    h, w = photo.shape[:2]
-    K = np.asarray(inputs.K, np.float64)
+    lms = None if inputs.landmarks is None else np.asarray(inputs.landmarks, np.float64)
+    unclipped = reconstruct_clipped(photo, None if lms is None else face_skin_pixels(lms, photo.shape[:2]))
     R = np.asarray(inputs.R, np.float64)
     t = np.asarray(inputs.t, np.float64).reshape(3)
-    verts = np.asarray(inputs.vertices, np.float32)
-    lms = None if inputs.landmarks is None else np.asarray(inputs.landmarks, np.float64)
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = round(now - clock, 4)
-        clock = now
-
-    a = min(n, ANALYSIS_SIZE)
-    report("texture", 0.0, "unwrapping the photo into UV space")
-    view = camera_view(model, verts, K, R, t, w, h, runtime=runtime)
-    unwrap = unwrap_photo(unclipped.rgb, K, R, t, verts, model, a, person_mask, view=view, runtime=runtime,
-                          clipped=unclipped.lost)
-    mirror = mirror_lookup(model, a)
-    lap("unwrap")
-
-    report("texture", 0.2, "estimating the lighting and de-lighting")
-    delit = delight(unwrap, model, verts, mirror_index=mirror.index, settings=settings.delight, runtime=runtime)
     cam_dir = -R.T @ t
-    cam_dir = cam_dir / max(np.linalg.norm(cam_dir), 1e-9)
-    vertex_ao = template_ambient_occlusion(model, runtime)
-    texel_ao = texel_ambient_occlusion(model, a, vertex_ao)
-    grey = _is_grey(photo)
-    calib = _calibration(photo, lms, delit, unwrap, model, verts, (K, R, t), settings.calibrate, (vertex_ao, texel_ao),
-                         grey)
-    delit = apply_gain(delit, calib.gain)
-    lap("delight")
+    n = int(inputs.texture_size)
+    return _Frame(photo, unclipped, person_mask, np.asarray(inputs.K, np.float64), R, t,
+                  np.asarray(inputs.vertices, np.float32), lms, n, min(n, ANALYSIS_SIZE), _is_grey(photo),
+                  cam_dir / max(np.linalg.norm(cam_dir), 1e-9))
 
+
+def _light(f: _Frame, model: HeadModel, settings: TextureSettings, runtime: Runtime, report: ProgressFn,
+           clock: _Clock) -> _Lit:
+    """Unwrap the (clip-rebuilt) photo, de-light it and calibrate exposure and light colour."""
+    report("texture", 0.0, "unwrapping the photo into UV space")
+    h, w = f.size
+    view = camera_view(model, f.verts, f.K, f.R, f.t, w, h, runtime=runtime)
+    unwrap = unwrap_photo(f.unclipped.rgb, f.K, f.R, f.t, f.verts, model, f.a, f.person_mask, view=view,
+                          runtime=runtime, clipped=f.unclipped.lost)
+    mirror = mirror_lookup(model, f.a)
+    clock.lap("unwrap")
+    report("texture", 0.2, "estimating the lighting and de-lighting")
+    delit = delight(unwrap, model, f.verts, mirror_index=mirror.index, settings=settings.delight, runtime=runtime)
+    vertex_ao = template_ambient_occlusion(model, runtime)
+    ao = (vertex_ao, texel_ambient_occlusion(model, f.a, vertex_ao))
+    calib = _calibration(f.photo, f.lms, delit, unwrap, model, f.verts, (f.K, f.R, f.t), settings.calibrate, ao,
+                         f.grey)
+    clock.lap("delight")
+    return _Lit(view, unwrap, mirror, apply_gain(delit, calib.gain), calib)
+
+
+def _fill(f: _Frame, lit: _Lit, model: HeadModel, settings: TextureSettings, report: ProgressFn,
+          clock: _Clock) -> _Filled:
+    """Correct the unreliable regions, complete the unseen texels, add the output size's detail."""
     report("texture", 0.45, "correcting eyes, mouth, nostrils and hair")
-    template = load_template_albedo(a)
-    ref = skin_reference_mask(unwrap, model, delit.confidence, lms, (h, w))
-    masks = correction_masks(unwrap, delit.albedo, delit.confidence, lms, (h, w), model, settings.correct, photo)
+    unwrap, delit = lit.unwrap, lit.delit
+    template = load_template_albedo(f.a)
+    ref = skin_reference_mask(unwrap, model, delit.confidence, f.lms, f.size)
+    masks = correction_masks(unwrap, delit.albedo, delit.confidence, f.lms, f.size, model, settings.correct, f.photo)
     not_face_skin = masks.union() | delit.outliers | _regions(unwrap, model, ("eyebrows", "nostrils"))
     ring = _ring_reference(unwrap, model, delit.albedo, delit.confidence, ref, not_face_skin)
     matched = _matched_template(template, delit.albedo, delit.confidence, unwrap, model, ring)
     corrected = correct(delit.albedo, delit.confidence, matched, masks, settings.correct)
-    lap("correct")
-
+    clock.lap("correct")
     report("texture", 0.65, "completing unseen regions")
-    conf_c = _with_grazing(corrected.confidence, delit.albedo, unwrap, model, view, person_mask, ref, not_face_skin)
-    done: Completed = complete(corrected.albedo, conf_c, matched, unwrap.covered, mirror)
-    final = _own_skin_detail(done, unwrap, model, ref & (conf_c > 0.8) & ~not_face_skin, settings.skin_detail)
-    lap("complete")
-    if n > a:
-        report("texture", 0.75, f"adding {n}² detail")
-        final = _add_detail(n, unclipped.rgb, unwrap, delit, done, final, conf_c, matched, template)
-        lap("detail")
-
+    conf = _with_grazing(corrected.confidence, delit.albedo, unwrap, model, lit.view, f.person_mask, ref,
+                         not_face_skin)
+    done: Completed = complete(corrected.albedo, conf, matched, unwrap.covered, lit.mirror)
+    final = _own_skin_detail(done, unwrap, model, ref & (conf > 0.8) & ~not_face_skin, settings.skin_detail)
+    clock.lap("complete")
+    if f.n > f.a:
+        report("texture", 0.75, f"adding {f.n}² detail")
+        final = _add_detail(f.n, f.unclipped.rgb, unwrap, delit, done, final, conf, matched, template)
+        clock.lap("detail")
     # No real surface reflects less than ~1-2%; a black texel (the template's mouth lining after the
     # colour match) would also read as a hole when the texture is mip-mapped.
     final = np.maximum(final, ALBEDO_FLOOR)
-    if grey:
+    if f.grey:
         # A black-and-white photo has no skin colour to give: the completed albedo stays grey rather
         # than mixing the grey face with the template's colours (lips, ears, neck, scalp).
         final = _grey(final)
         done = Completed(_grey(done.albedo), done.from_photo, done.from_mirror, done.from_template)
+    return _Filled(masks, corrected, matched, conf, done, final)
 
-    report("texture", 0.8, "writing PBR maps")
-    eye = eye_color(photo, lms, delit.lighting, cam_dir)
-    teeth = None if grey else teeth_color(photo, lms, delit.lighting, cam_dir)
-    final = paint_iris(final, _eyeballs(unwrap, model, n), eye)
-    albedo_srgb = albedo_srgb8(final)
-    normal = normal_map(n)
-    rough = roughness_map(n)
-    lap("maps")
 
+def _measure(f: _Frame, lit: _Lit, filled: _Filled, model: HeadModel, settings: TextureSettings,
+             runtime: Runtime, report: ProgressFn, clock: _Clock) -> tuple[dict[str, float], Diagnostics]:
+    """Metrics (BS, coverage, de-lighting and calibration figures, diagnostics, re-render PSNR) and the
+    diagnosis behind the warnings."""
     report("texture", 0.88, "measuring")
-    metrics = _metrics(unwrap, delit.albedo, delit.confidence, done, mirror.rowcol, mirror.index, model)
+    unwrap, delit, masks, done = lit.unwrap, lit.delit, filled.masks, filled.done
+    metrics = _metrics(unwrap, delit.albedo, delit.confidence, done, lit.mirror.rowcol, lit.mirror.index, model)
     metrics.update({f"delight_{k}": float(v) for k, v in delit.info.items()})
-    metrics.update({f"calibration_{k}": float(v) for k, v in calib.info.items()})
+    metrics.update({f"calibration_{k}": float(v) for k, v in lit.calib.info.items()})
     diag = diagnose(delit.albedo, delit.shading, unwrap.weight, unwrap.saturated, masks.hair,
-                    _regions(unwrap, model, ("face",)) & (unwrap.part == 0), unwrap.position, grey,
+                    _regions(unwrap, model, ("face",)) & (unwrap.part == 0), unwrap.position, f.grey,
                     settings.diagnostics)
     metrics.update(diag.shares)
     if settings.rerender:
         not_skin = masks.hair | masks.nostrils | _regions(unwrap, model, ("eyebrows", "nostrils"))
-        rr = rerender(photo, model, verts, K, R, t, done.albedo, delit.lighting, lms, delit.shadow_map, view.rast,
-                      not_skin=not_skin, person_mask=person_mask, runtime=runtime)
+        rr = rerender(f.photo, model, f.verts, f.K, f.R, f.t, done.albedo, delit.lighting, f.lms, delit.shadow_map,
+                      lit.view.rast, not_skin=not_skin, person_mask=f.person_mask, runtime=runtime)
         metrics["psnr_self_consistency"] = rr.psnr
-    lap("metrics")
+    clock.lap("metrics")
+    return metrics, diag
 
-    sheet = None
-    if settings.relit_sheet:
-        report("texture", 0.94, "rendering the relit preview")
-        photo_srgb = albedo_srgb8(photo)
-        sheet = render_relit_sheet(photo_srgb, model, verts, K, R, t, done.albedo, runtime=runtime)
-        lap("relit_sheet")
-    timings["total"] = round(sum(timings.values()), 4)
-    report("texture", 1.0, f"texture done (BS error {metrics['bs_error']:.2f})")
 
-    debug: dict[str, np.ndarray] = {}
-    if settings.debug:
-        debug = {
-            "weight": unwrap.weight,
-            "unwrap_srgb": albedo_srgb8(unwrap.color),
-            "delit_srgb": albedo_srgb8(delit.albedo),
-            "confidence": corrected.confidence,
-            "shading": delit.shading,
-            "sun_visibility": delit.sun_visibility,
-            "outliers": delit.outliers,
-            "mask_eyes": masks.eyes,
-            "mask_mouth": masks.mouth,
-            "mask_nostrils": masks.nostrils,
-            "mask_hair": masks.hair,
-            "poisson": corrected.poisson,
-            "dropped": corrected.dropped,
-            "from_photo": done.from_photo,
-            "from_mirror": done.from_mirror,
-            "from_template": done.from_template,
-            "template_matched_srgb": albedo_srgb8(matched),
-            "albedo_linear": final,
-        }
-    return TextureResult(
-        albedo_srgb=albedo_srgb,
-        normal=normal,
-        roughness=rough,
-        eye_color_srgb=eye,
-        teeth_color_srgb=teeth,
-        sh_coeffs=delit.lighting.equivalent_sh(),
-        metrics=metrics,
-        timings=timings,
-        debug=debug,
-        relit_sheet=sheet,
-        confidence=_confidence8(conf_c, done, n),
-        warnings=diag.warnings + calibration_warnings(calib),
-    )
+def _debug_layers(lit: _Lit, filled: _Filled, final: np.ndarray) -> dict[str, np.ndarray]:
+    """Intermediate images for looking at (``TextureResult.debug``)."""
+    unwrap, delit, masks, corrected, done = lit.unwrap, lit.delit, filled.masks, filled.corrected, filled.done
+    return {
+        "weight": unwrap.weight, "unwrap_srgb": albedo_srgb8(unwrap.color), "delit_srgb": albedo_srgb8(delit.albedo),
+        "confidence": corrected.confidence, "shading": delit.shading, "sun_visibility": delit.sun_visibility,
+        "outliers": delit.outliers, "mask_eyes": masks.eyes, "mask_mouth": masks.mouth,
+        "mask_nostrils": masks.nostrils, "mask_hair": masks.hair, "poisson": corrected.poisson,
+        "dropped": corrected.dropped, "from_photo": done.from_photo, "from_mirror": done.from_mirror,
+        "from_template": done.from_template, "template_matched_srgb": albedo_srgb8(filled.matched),
+        "albedo_linear": final,
+    }
 
 
 def _calibration(photo: np.ndarray, lms: np.ndarray | None, delit, unwrap, model: HeadModel, verts: np.ndarray,
