@@ -23,12 +23,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.groundtruth import likeness  # noqa: E402
-from bench.groundtruth.generate import DEFAULT_CACHE, REPO, _bpy_python, generate, load_scene  # noqa: E402
+from bench.groundtruth.generate import DEFAULT_CACHE, REPO, SUBSET_CACHE, _bpy_python, generate, load_scene  # noqa: E402
 from bench.groundtruth.layout import layout  # noqa: E402
 from bench.groundtruth.runner import TEXTURE_SIZE, run_engine  # noqa: E402
 from bench.groundtruth.score import aggregate, pairwise_between_lightings, pairwise_summary, score_render, seen_face_skin  # noqa: E402,E501
 
 DEFAULT_OUT = REPO / "bench_out" / "groundtruth"
+SUBSET_OUT = REPO / "bench_out" / "groundtruth_subset"
 SCRIPT = REPO / "bench" / "groundtruth" / "cycles_render.py"
 
 
@@ -164,11 +165,16 @@ def _pairwise(per_head: dict) -> dict[str, dict[str, float]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--subset", action="store_true", help="2 heads x 3 lightings (the machinery check)")
-    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    ap.add_argument("--out", type=Path, default=None, help=f"default {DEFAULT_OUT} (the subset: {SUBSET_OUT})")
+    ap.add_argument("--cache", type=Path, default=None,
+                    help=f"default {DEFAULT_CACHE} (the subset: {SUBSET_CACHE})")
     ap.add_argument("--no-identity", action="store_true", help="skip the identity renders and distances")
     args = ap.parse_args()
-    run(args.out, args.cache, args.subset, not args.no_identity)
+    # The subset renders some of the full set's scene ids at another size and sample count: in a folder of
+    # its own it neither re-renders the full set's cache nor overwrites the JSON the README is made from.
+    out = args.out or (SUBSET_OUT if args.subset else DEFAULT_OUT)
+    cache = args.cache or (SUBSET_CACHE if args.subset else DEFAULT_CACHE)
+    run(out, cache, args.subset, not args.no_identity)
 
 
 def run(out_dir: Path, cache: Path, subset: bool, identity: bool = True, log=print) -> dict:

@@ -39,10 +39,12 @@ from bench.groundtruth.perturb import encode_srgb8, luminance  # noqa: E402
 from bench.groundtruth.scenes import Scene, camera, scenes  # noqa: E402
 from bench.groundtruth.surface import spec_rough_map  # noqa: E402
 
-__all__ = ["generate", "render_scenes", "DEFAULT_CACHE", "ALBEDO_SIZE", "SAMPLES", "load_scene"]
+__all__ = ["generate", "render_scenes", "DEFAULT_CACHE", "SUBSET_CACHE", "ALBEDO_SIZE", "SAMPLES", "load_scene"]
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CACHE = REPO / ".cache" / "groundtruth"
+SUBSET_CACHE = REPO / ".cache" / "groundtruth_subset"
+"""The subset's own cache: it renders some of the full set's scene ids at another size and sample count."""
 ALBEDO_SIZE = 1024
 GENERATOR_VERSION = 1
 """Bump to invalidate every cached render."""
@@ -231,9 +233,9 @@ def render_scenes(todo: list[Scene], cache: Path, samples: int, albedos: set[str
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--subset", action="store_true", help="2 heads x 3 lightings, 512 px")
-    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    ap.add_argument("--cache", type=Path, default=None, help=f"default {DEFAULT_CACHE} (the subset: {SUBSET_CACHE})")
     args = ap.parse_args()
-    generate(args.cache, args.subset)
+    generate(args.cache or (SUBSET_CACHE if args.subset else DEFAULT_CACHE), args.subset)
 
 
 if __name__ == "__main__":
