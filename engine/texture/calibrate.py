@@ -42,7 +42,7 @@ from engine.landmarks import (
     RIGHT_IRIS_CENTRE,
     iris_circle,
 )
-from engine.texture.color import lab_to_linear_rgb, linear_rgb_to_lab, luminance, saturation
+from engine.texture.color import lch_to_linear_rgb, linear_rgb_to_lch, luminance, saturation
 from engine.texture.template import TemplatePalette
 
 __all__ = [
@@ -51,7 +51,7 @@ __all__ = [
     "ScleraSample",
     "provisional_balance",
     "apply_gain",
-    "calibrate_gain", "calibration_warnings", "clipped_share",
+    "calibrate_gain", "calibration_warnings",
     "eye_centres_px",
     "eye_sclera_mask",
     "sclera_colour",
@@ -177,11 +177,6 @@ def sclera_pixels(photo: np.ndarray, landmarks: np.ndarray, settings: Calibratio
             for lid, c, ring in ((LEFT_EYE, LEFT_IRIS_CENTRE, LEFT_IRIS), (RIGHT_EYE, RIGHT_IRIS_CENTRE, RIGHT_IRIS))]
 
 
-def clipped_share(px: np.ndarray, settings: CalibrationSettings) -> float:
-    """Share of the pixels (M, 3) with a channel at the photo's white point (clipped)."""
-    return float(np.mean(px.max(-1) >= settings.clipped)) if len(px) else 0.0
-
-
 def sclera_colour(px: np.ndarray, settings: CalibrationSettings) -> np.ndarray | None:
     """Mean linear colour (3,) of the sclera pixels in the luminance band, None when too few."""
     if len(px) < settings.min_sclera_pixels:
@@ -248,17 +243,6 @@ def eye_centres_px(model, vertices: np.ndarray, K: np.ndarray, R: np.ndarray, t:
     return out
 
 
-def _lch(rgb: np.ndarray) -> tuple[float, float, float]:
-    lab = np.asarray(linear_rgb_to_lab(np.clip(rgb, 1e-6, None).astype(np.float32)[None, None]))[0, 0]
-    return float(lab[0]), float(np.degrees(np.arctan2(lab[2], lab[1]))), float(np.hypot(lab[1], lab[2]))
-
-
-def _rgb(l: float, hue: float, chroma: float) -> np.ndarray:
-    h = np.radians(hue)
-    lab = np.array([[[l, chroma * np.cos(h), chroma * np.sin(h)]]], np.float32)
-    return np.asarray(lab_to_linear_rgb(lab))[0, 0].astype(np.float64)
-
-
 def skin_locus_gain(skin_rgb: np.ndarray, settings: CalibrationSettings = CalibrationSettings(),
                     prior: bool = False) -> np.ndarray:
     """(3,) gain taking the mean skin colour ``skin_rgb`` (3,) linear into the skin region.
@@ -267,7 +251,7 @@ def skin_locus_gain(skin_rgb: np.ndarray, settings: CalibrationSettings = Calibr
     measure the light's colour, the camera's white balance is trusted, and the region's bound
     then removes a cast no skin could have); otherwise the colour moves only as far as the
     region's nearest edge (1 where it already lies inside)."""
-    l, hue, chroma = _lch(skin_rgb)
+    l, hue, chroma = linear_rgb_to_lch(skin_rgb)
     if prior:
         y_target = ((settings.prior_l + 16.0) / 116.0) ** 3
         return np.full(3, y_target / max(float(luminance(skin_rgb.astype(np.float32))), 1e-9))
@@ -275,7 +259,7 @@ def skin_locus_gain(skin_rgb: np.ndarray, settings: CalibrationSettings = Calibr
               float(np.clip(chroma, *settings.skin_chroma)))
     if np.allclose(target, (l, hue, chroma)):
         return np.ones(3)
-    return _rgb(*target) / np.maximum(skin_rgb, 1e-6)
+    return lch_to_linear_rgb(*target) / np.maximum(skin_rgb, 1e-6)
 
 
 def provisional_balance(skin_rgb: np.ndarray, settings: CalibrationSettings = CalibrationSettings()) -> np.ndarray:
@@ -285,12 +269,12 @@ def provisional_balance(skin_rgb: np.ndarray, settings: CalibrationSettings = Ca
     photo white-balanced for tungsten in daylight, a blue key) the eye white takes the cast's saturation
     and orange skin loses its own, so without it no sclera is found. The chroma is compared relative to
     the lightness because a dim photo's skin has a low chroma but a skin's chromaticity."""
-    l, hue, chroma = _lch(skin_rgb)
+    l, hue, chroma = linear_rgb_to_lch(skin_rgb)
     relative = chroma * settings.prior_l / max(l, 1e-3)
     if settings.skin_hue[0] <= hue <= settings.skin_hue[1] and settings.skin_chroma[0] <= relative <= settings.skin_chroma[1]:
         return np.ones(3)
     typical = 0.5 * (settings.skin_chroma[0] + settings.skin_chroma[1]) * min(l / settings.prior_l, 1.0)
-    target = _rgb(l, 0.5 * (settings.skin_hue[0] + settings.skin_hue[1]), typical)
+    target = lch_to_linear_rgb(l, 0.5 * (settings.skin_hue[0] + settings.skin_hue[1]), typical)
     g = target / np.maximum(skin_rgb, 1e-6)
     return g / max(float(luminance(g.astype(np.float32))), 1e-9)
 

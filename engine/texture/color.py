@@ -24,6 +24,8 @@ __all__ = [
     "delta_e_ciede2000",
     "luminance",
     "saturation",
+    "linear_rgb_to_lch",
+    "lch_to_linear_rgb",
     "ColorStats",
     "skin_stats",
     "match_color_stats",
@@ -190,6 +192,21 @@ def saturation(rgb: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     a = np.asarray(rgb)
     hi = a.max(-1)
     return (hi - a.min(-1)) / np.maximum(hi, eps)
+
+
+def linear_rgb_to_lch(rgb: np.ndarray) -> tuple[float, float, float]:
+    """One linear RGB colour (3,) -> CIELAB (lightness, hue angle in degrees, chroma)."""
+    lab = np.asarray(linear_rgb_to_lab(np.clip(rgb, 1e-6, None).astype(np.float32)[None, None]))[0, 0]
+    return float(lab[0]), float(np.degrees(np.arctan2(lab[2], lab[1]))), float(np.hypot(lab[1], lab[2]))
+
+
+def lch_to_linear_rgb(lightness: float, hue: float, chroma: float) -> np.ndarray:
+    """CIELAB (lightness, hue angle in degrees, chroma) -> one linear RGB colour (3,) float64 (clipped to
+    [0, 1] out of gamut)."""
+    h = np.radians(hue)
+    lab = np.array([[[lightness, chroma * np.cos(h), chroma * np.sin(h)]]], np.float32)
+    return np.asarray(lab_to_linear_rgb(lab))[0, 0].astype(np.float64)
+
 
 def _masked_samples(img: np.ndarray, mask: np.ndarray, max_samples: int, seed: int) -> np.ndarray:
     idx = np.flatnonzero(mask.reshape(-1) > 0.5)

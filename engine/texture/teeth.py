@@ -14,8 +14,8 @@ import numpy as np
 
 from engine.landmarks import LIPS_INNER, LIPS_OUTER
 from engine.texture.color import (
-    lab_to_linear_rgb,
-    linear_rgb_to_lab,
+    lch_to_linear_rgb,
+    linear_rgb_to_lch,
     linear_to_srgb,
     luminance,
     saturation,
@@ -61,11 +61,9 @@ def teeth_pixels(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
 
 
 def _plausible(rgb: np.ndarray) -> np.ndarray:
-    lab = np.asarray(linear_rgb_to_lab(np.clip(rgb, 1e-6, None).astype(np.float32)[None, None]))[0, 0]
-    chroma = float(np.hypot(lab[1], lab[2]))
-    scale = min(1.0, TEETH_MAX_CHROMA / max(chroma, 1e-6))
-    lab = np.array([np.clip(lab[0], *TEETH_L), lab[1] * scale, lab[2] * scale], np.float32)
-    return np.asarray(lab_to_linear_rgb(lab[None, None]))[0, 0].astype(np.float64)
+    """(3,) linear ``rgb`` with its lightness and chroma kept within a tooth's, hue unchanged."""
+    lightness, hue, chroma = linear_rgb_to_lch(rgb)
+    return lch_to_linear_rgb(float(np.clip(lightness, *TEETH_L)), hue, min(chroma, TEETH_MAX_CHROMA))
 
 
 def teeth_color(photo: np.ndarray, landmarks: np.ndarray | None, lighting: LightingModel,

@@ -82,6 +82,14 @@ def _push_pull(values: np.ndarray, weight: np.ndarray, levels: int) -> tuple[np.
     return est, reached
 
 
+def _rescaled(rgb: np.ndarray, clip: np.ndarray, chroma: np.ndarray, settings: UnclipSettings) -> np.ndarray:
+    """``rgb`` (..., 3) as the chromaticity ``chroma`` (..., 3) (or (3,)) scaled to match its unclipped
+    channels (``clip`` (..., 3) bool), never below the recorded value nor above ``max_gain`` x the clip level."""
+    keep = (~clip).astype(np.float32)
+    scale = (rgb * keep).sum(-1) / np.maximum((chroma * keep).sum(-1), 1e-6)
+    return np.clip(chroma * scale[..., None], rgb, settings.max_gain * settings.clipped)
+
+
 def face_skin_pixels(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """(H, W) bool: inside the face oval of the 478 ``landmarks`` (x, y), outside the eyes, brows and lips."""
     lm = np.asarray(landmarks, np.float64)
@@ -119,10 +127,7 @@ def reconstruct_clipped(photo: np.ndarray, reference: np.ndarray | None = None,
                                  (ref * total).astype(np.float32), levels)
     lost = lost | (partial & ~reached)
     partial = partial & reached
-    keep = (~clip).astype(np.float32)
-    scale = (rgb * keep).sum(-1) / np.maximum((chroma * keep).sum(-1), 1e-6)
-    est = np.clip(chroma * scale[..., None], rgb, settings.max_gain * settings.clipped)
-    out = np.where(partial[..., None] & clip, est, rgb).astype(np.float32)
+    out = np.where(partial[..., None] & clip, _rescaled(rgb, clip, chroma, settings), rgb).astype(np.float32)
     return Unclipped(out, lost, partial)
 
 
@@ -137,8 +142,5 @@ def reconstruct_clipped_set(px: np.ndarray, settings: UnclipSettings = UnclipSet
     if not full.any():
         return px, some
     chroma = (px[full] / px[full].sum(-1, keepdims=True)).mean(0)
-    keep = (~clip).astype(np.float32)
-    scale = (px * keep).sum(-1) / np.maximum((chroma[None] * keep).sum(-1), 1e-6)
-    est = np.clip(chroma[None] * scale[:, None], px, settings.max_gain * settings.clipped)
     lost = clip.all(-1)
-    return np.where(clip & ~lost[:, None], est, px).astype(np.float32), lost
+    return np.where(clip & ~lost[:, None], _rescaled(px, clip, chroma[None], settings), px).astype(np.float32), lost
