@@ -131,7 +131,7 @@ def reconstruct(photo_path: str | os.PathLike, options: ReconstructOptions = Rec
 
     rec = Reconstruction(options=options, photo=photo, face=face, fit=fit, timings=timings, runtime=runtime,
                          warnings=list(photo.warnings) + list(face.warnings)
-                         + pose_warnings(fit.camera.R, fit.camera.t))
+                         + pose_warnings(fit.camera.R))
     if options.with_texture:
         with _Timer(timings, "texture"):
             rec.texture = _build_texture(rec, model, person_mask, progress)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.fit.pose import TURNED_DEG, head_yaw_pitch_deg, pose_warnings
+from engine.fit.pose import TURNED_DEG, head_angles, pose_warnings
 
 
 def _orbit(yaw_deg: float, distance: float = 0.6) -> tuple[np.ndarray, np.ndarray]:
@@ -21,13 +21,14 @@ def _orbit(yaw_deg: float, distance: float = 0.6) -> tuple[np.ndarray, np.ndarra
 
 def test_a_known_orbit_is_read_back() -> None:
     for yaw in (-60.0, -20.0, 0.0, 30.0, 50.0):
-        got, pitch = head_yaw_pitch_deg(*_orbit(yaw))
-        assert abs(got - yaw) < 1e-6 and abs(pitch) < 1e-6
+        got, pitch, roll = head_angles(_orbit(yaw)[0])
+        # a camera orbiting toward the head's left (+X) sees the head turned toward its right (-yaw)
+        assert abs(got + yaw) < 1e-6 and abs(pitch) < 1e-6 and abs(roll) < 1e-6
 
 
 def test_only_a_turned_head_is_warned_about() -> None:
-    assert pose_warnings(*_orbit(TURNED_DEG - 5.0)) == []
-    (line,) = pose_warnings(*_orbit(-(TURNED_DEG + 10.0)))
+    assert pose_warnings(_orbit(TURNED_DEG - 5.0)[0]) == []
+    (line,) = pose_warnings(_orbit(-(TURNED_DEG + 10.0))[0])
     assert "turned about 45°" in line
 
 
@@ -37,4 +38,4 @@ def test_the_frontal_astronaut_gets_no_pose_warning() -> None:
 
     rec = reconstruct(photo_path("astronaut"), ReconstructOptions(with_texture=False))
     assert not any("turned" in w for w in rec.warnings)
-    assert abs(head_yaw_pitch_deg(rec.fit.camera.R, rec.fit.camera.t)[0]) < 15.0
+    assert abs(head_angles(rec.fit.camera.R)[0]) < 15.0

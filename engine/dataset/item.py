@@ -30,6 +30,7 @@ import numpy as np
 from engine import __version__
 from engine.dataset.sources import SourceItem
 from engine.errors import EngineError
+from engine.fit.pose import head_angles
 
 __all__ = ["BuildSettings", "init_worker", "process_item", "error_kind", "head_angles", "THUMB_SIZE"]
 
@@ -90,21 +91,6 @@ def error_kind(err: BaseException) -> str:
         return "internal"
     name = type(err).__name__.removesuffix("Error") or "engine"
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
-def head_angles(R: np.ndarray) -> tuple[float, float, float]:
-    """Yaw, pitch, roll in degrees of the head in the camera (``engine.synthetic.look_at_camera``'s
-    convention: yaw positive toward the head's left (+X), pitch positive chin up, roll about the view axis):
-    ``R = F @ Rz(roll) @ Rx(pitch) @ Ry(yaw)`` with ``F`` the frontal head-to-OpenCV flip."""
-    M = np.diag([1.0, -1.0, -1.0]) @ np.asarray(R, np.float64)
-    pitch = float(np.arcsin(np.clip(M[2, 1], -1.0, 1.0)))
-    yaw = float(np.arctan2(-M[2, 0], M[2, 2]))
-    cy, sy, cp, sp = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch)
-    ry = np.array([[cy, 0.0, sy], [0.0, 1.0, 0.0], [-sy, 0.0, cy]])
-    rx = np.array([[1.0, 0.0, 0.0], [0.0, cp, -sp], [0.0, sp, cp]])
-    rz = M @ ry.T @ rx.T
-    roll = float(np.arctan2(rz[1, 0], rz[0, 0]))
-    return float(np.degrees(yaw)), float(np.degrees(pitch)), float(np.degrees(roll))
 
 
 def process_item(item: SourceItem, content_hash: str, settings: BuildSettings, dataset: str) -> dict[str, Any]:
