@@ -6,9 +6,9 @@ As in FFHQ-UV, texels whose photo colour is not skin albedo are corrected from t
   socket lining, and the eyeballs themselves;
 * **nostrils** (region label) and the **inner mouth + lip seam** (inside the inner-lip contour in the
   photo, slightly dilated, plus the mouth lining);
-* **hair, beard, glasses**: texels of the face/ears/neck/scalp whose colour is an outlier of the
-  subject's skin distribution (Mahalanobis distance in CIELAB against a robust skin model), cleaned
-  morphologically so freckles and pores stay;
+* **hair and glasses**: texels of the face/ears/neck/scalp where the photo shows hair
+  (:mod:`engine.texture.hair`: colour against a robust skin model, fine texture and its
+  orientation), glasses rims, and clothing on the neck;
 * **scalp** (the head model is bald: hair is a separate asset), teeth and tongue.
 
 Masks are found in UV space: landmarks act through the texels' photo positions (a texel is in the
@@ -39,10 +39,11 @@ from engine.landmarks import (
 from engine.texture.blend import poisson_blend
 from engine.texture.complete import coarse_fill
 from engine.texture.color import linear_rgb_to_lab
+from engine.texture.hair import HairModel, hair_features, hair_mask, hair_probability, photo_texture_maps
 from engine.texture.unwrap import Unwrap
 
 __all__ = ["CorrectSettings", "CorrectionMasks", "Corrected", "correction_masks", "correct", "skin_model_mask",
-           "skin_reference_mask", "glasses_mask", "skin_lab_model"]
+           "skin_reference_mask", "glasses_mask", "skin_lab_model", "hair_occluders"]
 
 _SKIN_MODEL_REGIONS = ("face",)
 _OUTLIER_REGIONS = ("face", "ears", "neck", "scalp")
@@ -53,11 +54,12 @@ _WHOLE_REGIONS = ("eye_socket", "mouth_inside", "eye_l", "eye_r", "teeth_upper",
 class CorrectSettings:
     """``eye_margin`` / ``mouth_margin``: dilation (fraction of N) of the eye-opening / inner-mouth masks.
     ``outlier_distance``: chroma distance (Mahalanobis in a*, b*, robust standard deviations) beyond
-    which a texel is not skin; half of it (or 0.6 of it in L* darkness) suffices for texels whose
-    fine-detail contrast is ``texture_ratio`` times the reference skin's. ``min_outlier_area``:
-    smallest outlier component kept (fraction of N²).
+    which a neck texel is clothing (1.5 times it in L* spreads); hair elsewhere is the learned
+    model's (:mod:`engine.texture.hair`).
     ``ring_valid``: share of a region's outer ring that must be well seen for a Poisson fill.
     ``hair_margin``: dilation (fraction of N) of the hair/glasses mask (strand tips at its edge).
+    ``relight_hair_share``: when hair covers more than this share of the seen face, the lighting is
+    estimated again without it (the pipeline's second de-lighting pass).
     ``glasses_line``: widest glasses rim (fraction of N) the line filter finds; ``glasses_contrast``:
     log-luminance contrast of a rim against its surroundings (dark rims; bright metal rims need
     1.5x); ``glasses_length``: shortest rim component (its longest side, fraction of N).
@@ -66,14 +68,13 @@ class CorrectSettings:
     eye_margin: float = 0.006
     mouth_margin: float = 0.004
     outlier_distance: float = 5.0
-    texture_ratio: float = 1.8
-    min_outlier_area: float = 4e-4
     ring_valid: float = 0.75
     replace_scalp: bool = True
     glasses_line: float = 0.016
     glasses_contrast: float = 0.18
     glasses_length: float = 0.045
     hair_margin: float = 0.006
+    relight_hair_share: float = 0.03
 
 
 @dataclass
@@ -174,14 +175,6 @@ def _cheek_band(lm: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:
     return (oval > 0) & band & (holes == 0)
 
 
-def _texture_image(photo: np.ndarray, iod: float) -> np.ndarray:
-    """(H, W) local contrast of fine detail (hair strands, glasses rims) in perceptual luminance."""
-    lum = np.sqrt(np.clip(photo @ np.array([0.2126, 0.7152, 0.0722], np.float32), 0.0, 1.0))
-    hp = lum - cv2.GaussianBlur(lum, (0, 0), 1.0)
-    sigma = max(1.5, 0.05 * iod)
-    return np.sqrt(cv2.GaussianBlur(hp * hp, (0, 0), sigma))
-
-
 class _SkinModel:
     """Robust Lab statistics of reference skin texels: median, a robust L* spread and the (a*, b*)
     covariance of the central 90% (residual shading moves L* much more than the chroma)."""
@@ -219,38 +212,25 @@ def _central_face(lm: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:
     return img
 
 
-def _skin_outliers(albedo: np.ndarray, confidence: np.ndarray, unwrap: Unwrap, model: HeadModel,
+def hair_occluders(albedo: np.ndarray, confidence: np.ndarray, unwrap: Unwrap, model: HeadModel,
                    photo: np.ndarray | None, landmarks: np.ndarray | None,
                    settings: CorrectSettings) -> np.ndarray:
     """Hair, beard, glasses: texels of face/ears/neck/scalp that are not skin.
 
-    Cues against a robust skin model (reference: the cheek band when landmarks are given, else all
-    well-seen face texels): the chroma distance (Mahalanobis in a*, b*), the darkness in L* and,
-    with the photo, the fine-detail contrast relative to the reference skin's (hair strands and rims
-    are textured, skin is smooth). Strict outliers seed regions that grow through lenient ones
-    (hysteresis); a region must touch the border of the seen face (hair flows in from the scalp and
-    the silhouette) or be strongly textured (glasses, beard). The eyebrows and the central face
-    (eyes, nose, mouth: no scalp hair grows there) are protected.
+    The learned hair probability of :mod:`engine.texture.hair` (colour against a robust skin model of
+    the reference skin, fine texture and its orientation in the photo, the central face), smoothed
+    and thresholded with hysteresis; plus clothing on the neck (smooth, so only its colour or
+    brightness tells). Islands of skin the mask cuts off from the reference skin are added. Without
+    the photo or landmarks nothing is found (the cues need both). The eyebrows are excluded.
     """
     n = albedo.shape[0]
     cand = _regions(unwrap, model, _OUTLIER_REGIONS) & (confidence > 0.05)
-    ref = skin_reference_mask(unwrap, model, confidence, landmarks, None if photo is None else photo.shape[:2])
-    texture = None
-    if landmarks is not None and photo is not None:
-        lm = np.asarray(landmarks, np.float64)
-        texture = _image_to_texels(unwrap, _texture_image(photo, _iod(lm)))
-        brows = np.zeros(photo.shape[:2], np.uint8)
-        for chain in (LEFT_EYEBROW, RIGHT_EYEBROW):
-            pts = lm[list(chain)]
-            brows |= cv2.fillPoly(np.zeros_like(brows), [np.round(cv2.convexHull(pts.astype(np.float32))[:, 0] * 4)
-                                                         .astype(np.int32)], 1, shift=2)
-        r = max(1, int(round(0.08 * _iod(lm))))
-        brows = cv2.dilate(brows, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-        cand &= ~(_image_to_texels(unwrap, brows) > 0)
-        central = _image_to_texels(unwrap, _central_face(lm, photo.shape[:2])) > 0
-    else:
-        central = np.zeros((n, n), bool)
     cand &= ~_regions(unwrap, model, ("eyebrows", "nostrils"))
+    if landmarks is None or photo is None:
+        return np.zeros((n, n), bool)
+    lm = np.asarray(landmarks, np.float64)
+    ref = skin_reference_mask(unwrap, model, confidence, lm, photo.shape[:2])
+    cand &= ~(_image_to_texels(unwrap, _brow_image(lm, photo.shape[:2])) > 0)
     if ref.sum() < 50 or not cand.any():
         return np.zeros((n, n), bool)
     sel = cand | ref
@@ -260,73 +240,31 @@ def _skin_outliers(albedo: np.ndarray, confidence: np.ndarray, unwrap: Unwrap, m
     skin = _SkinModel(lab[pos[ref]])
     lab_c = lab[pos[cand]]
     chroma, dark = skin.chroma_distance(lab_c), skin.darkness(lab_c)
-    tex = np.zeros_like(chroma)
-    if texture is not None:
-        tex = texture[cand] / (float(np.median(texture[ref])) + 1e-4)
-
-    # Off the face (ears, neck) only textured regions count: residual shading under the jaw or in
-    # the ear folds changes the colour there, hair and beard also change the texture.
-    # In the central face (eyes, nose, mouth) only strongly textured regions count (glasses rims and
-    # reflections): no scalp hair grows there and creases there are dark and smooth.
-    on_face = _regions(unwrap, model, ("face", "scalp"))[cand]
-    # Clothing (collars, scarves) is unwrapped onto the neck: smooth, so the texture cue misses it, but far
-    # from skin in colour or brightness. A false alarm there only swaps neck skin for matched template skin.
+    maps = [_image_to_texels(unwrap, m) for m in photo_texture_maps(photo, _iod(lm))]
+    central = _image_to_texels(unwrap, _central_face(lm, photo.shape[:2])) > 0
+    facing = np.einsum("ijk,ijk->ij", unwrap.normal, unwrap.view_dir)
+    feats = hair_features(chroma, dark, *maps, central, facing, cand, ref)
+    hair_model = HairModel.load()
+    mask = hair_mask(hair_probability(feats, hair_model), cand, hair_model)
+    # Clothing (collars, scarves) is unwrapped onto the neck: smooth, so the texture cue misses it, but
+    # far from skin in colour or brightness. A false alarm there only swaps neck skin for matched
+    # template skin.
+    c = settings.outlier_distance
     on_neck = _regions(unwrap, model, ("neck",))[cand]
-    mid = central[cand]
-
-    def outlier(k: float) -> np.ndarray:
-        c, t = settings.outlier_distance * k, settings.texture_ratio * k
-        textured = (tex > t * np.where(mid, 1.6, 1.0)) & ((chroma > 0.5 * c) | (np.abs(dark) > 0.6 * c))
-        clothing = on_neck & ((chroma > c) | (np.abs(dark) > 1.5 * c))
-        return textured | clothing | (on_face & ~mid & ((chroma > c) | ((dark > 1.2 * c) & (tex > 0.7 * t))))
-
-    # Hysteresis: strict outliers seed, lenient ones extend.
-    strict, lenient = np.zeros((n, n), np.uint8), np.zeros((n, n), np.uint8)
-    strict[cand] = outlier(1.0)
-    lenient[cand] = outlier(0.6)
-    lenient = cv2.morphologyEx(lenient, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
-    lenient = cv2.morphologyEx(lenient, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) | strict
-    outside = unwrap.covered & ((confidence <= 0.05) | _regions(unwrap, model, ("scalp",)))
-    border = _dilate(outside, max(2.0, 0.006 * n))
-    textured = np.zeros((n, n), bool)
-    textured[cand] = (tex > settings.texture_ratio) & ((chroma > 0.5 * settings.outlier_distance)
-                                                       | (dark > 0.6 * settings.outlier_distance))
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(lenient, connectivity=8)
-    area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
-    n_strict = np.bincount(labels[strict > 0], minlength=count).astype(np.float64)
-    n_textured = np.bincount(labels[textured], minlength=count).astype(np.float64)
-    touches = np.bincount(labels[border], minlength=count) > 0
-    min_area = settings.min_outlier_area * n * n
-    # Inside the face only clearly textured regions (glasses, beard) qualify: a smooth dark region
-    # there is more likely a crease the geometry did not capture than hair.
-    keep = (n_strict >= np.maximum(0.05 * area, 1.0)) & (area >= min_area) & (touches | (n_textured >= 4 * min_area))
-    keep[0] = False
-    mask = keep[labels]
+    mask[cand] |= on_neck & ((chroma > c) | (np.abs(dark) > 1.5 * c))
     if mask.any():
-        mask = _dilate(mask, max(1.0, 0.008 * n))
         mask |= _cut_off_islands(mask & cand, cand, ref, n)
-        mask |= _above_hairline(mask & cand, cand, unwrap, model, n)
     return mask & cand
 
 
-def _above_hairline(hair: np.ndarray, cand: np.ndarray, unwrap: Unwrap, model: HeadModel, n: int) -> np.ndarray:
-    """(N, N) bool: forehead/scalp texels above scalp hair (UV rows grow downward from the crown).
-
-    Hair regions that reach the scalp are hair flowing from the crown; seen texels above their
-    lowest texel in the same UV column and above the eyebrows are the hairline and strands between
-    it and a fringe, which the colour cues miss when blond hair is close to the skin's chroma."""
-    scalp = _dilate(_regions(unwrap, model, ("scalp",)), max(2.0, 0.01 * n))
-    count, labels = cv2.connectedComponents(hair.astype(np.uint8), connectivity=8)
-    from_scalp = np.bincount(labels[scalp & hair], minlength=count) > 0
-    from_scalp[0] = False
-    top = from_scalp[labels]
-    brows = _regions(unwrap, model, ("eyebrows",))
-    if not top.any() or not brows.any():
-        return np.zeros((n, n), bool)
-    rows = np.arange(n)[:, None]
-    bottom = np.where(top, rows, -1).max(axis=0)
-    brow_top = int(np.nonzero(brows.any(axis=1))[0].min())
-    return (rows < np.minimum(bottom, brow_top)[None, :]) & cand & _regions(unwrap, model, ("face", "scalp"))
+def _brow_image(lm: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) uint8: the eyebrows' convex hulls, dilated by 8 % of the inter-ocular distance."""
+    brows = np.zeros(image_shape, np.uint8)
+    for chain in (LEFT_EYEBROW, RIGHT_EYEBROW):
+        hull = cv2.convexHull(lm[list(chain)].astype(np.float32))[:, 0]
+        cv2.fillPoly(brows, [np.round(hull * 4).astype(np.int32)], 1, shift=2)
+    r = max(1, int(round(0.08 * _iod(lm))))
+    return cv2.dilate(brows, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
 
 
 def _cut_off_islands(hair: np.ndarray, cand: np.ndarray, ref: np.ndarray, n: int,
@@ -443,10 +381,11 @@ def _mouth_mask(unwrap: Unwrap, albedo: np.ndarray, confidence: np.ndarray, lm: 
 
 def correction_masks(unwrap: Unwrap, albedo: np.ndarray, confidence: np.ndarray, landmarks: np.ndarray | None,
                      image_shape: tuple[int, int], model: HeadModel,
-                     settings: CorrectSettings = CorrectSettings(), photo: np.ndarray | None = None
-                     ) -> CorrectionMasks:
+                     settings: CorrectSettings = CorrectSettings(), photo: np.ndarray | None = None,
+                     hair: np.ndarray | None = None) -> CorrectionMasks:
     """The texels to replace (see the module docstring). ``landmarks`` (478, 2) in photo pixels;
-    ``photo`` (H, W, 3) linear (for the texture cue of the hair/glasses detector)."""
+    ``photo`` (H, W, 3) linear (for the texture cue of the hair/glasses detector); ``hair`` (N, N)
+    bool: the hair already found by :func:`hair_occluders` (found here when None)."""
     n = albedo.shape[0]
     empty = np.zeros((n, n), bool)
     eyes, mouth = empty.copy(), empty.copy()
@@ -457,7 +396,8 @@ def correction_masks(unwrap: Unwrap, albedo: np.ndarray, confidence: np.ndarray,
         mouth = _mouth_mask(unwrap, albedo, confidence, lm, image_shape, model, settings)
     eyes = _dilate(eyes, settings.eye_margin * n) & unwrap.covered if eyes.any() else eyes
     nostrils = _regions(unwrap, model, ("nostrils",))
-    hair = _skin_outliers(albedo, confidence, unwrap, model, photo, lm, settings)
+    if hair is None:
+        hair = hair_occluders(albedo, confidence, unwrap, model, photo, lm, settings)
     if hair.any() and settings.hair_margin > 0:
         # Strand tips along a hair region's edge are thinner than the detector sees: without a
         # margin they stay on the skin as a row of dark notches along the hairline.

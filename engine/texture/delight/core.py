@@ -101,7 +101,7 @@ def _predict(unwrap: Unwrap, ao: np.ndarray, light: LightingModel, smap: ShadowM
 
 def delight(unwrap: Unwrap, model: HeadModel, vertices: np.ndarray, mirror_index: np.ndarray | None = None,
             ao: np.ndarray | None = None, settings: DelightSettings = _DEFAULT_SETTINGS,
-            runtime: Runtime = CPU) -> Delit:
+            runtime: Runtime = CPU, exclude: np.ndarray | None = None) -> Delit:
     """Estimate the lighting on skin texels and divide it out of every seen texel.
 
     Args:
@@ -111,15 +111,18 @@ def delight(unwrap: Unwrap, model: HeadModel, vertices: np.ndarray, mirror_index
             used to repair outliers; see :func:`engine.texture.complete.mirror_lookup`.
         ao: optional (N, N) AO per texel (default: the template's, cached).
         runtime: where the depth maps (AO, shadows) are rasterized; the solve is numpy on the CPU.
+        exclude: optional (N, N) bool texels kept out of the lighting estimate (hair found over the
+            skin); they are still de-lit.
     """
     n = unwrap.color.shape[0]
     ao = texel_ambient_occlusion(model, n, runtime=runtime) if ao is None else ao
     skin = _region_mask(unwrap, model, SKIN_LIGHTING_REGIONS)
-    samples = _gather_samples(unwrap, ao, skin & ~_local_dark(unwrap, skin, settings), settings,
+    lit_skin = skin if exclude is None else skin & ~exclude
+    samples = _gather_samples(unwrap, ao, lit_skin & ~_local_dark(unwrap, skin, settings), settings,
                               _below_brows(unwrap, model))
     light, info, smap = estimate_lighting(samples, model, np.asarray(vertices, np.float64), settings, runtime)
     seen = unwrap.weight > 0.0
-    pred = _predict(unwrap, ao, light, smap, skin, seen, settings)
+    pred = _predict(unwrap, ao, light, smap, lit_skin, seen, settings)
     light = pred.light
     if settings.limb:
         info["limb"] = light.limb
