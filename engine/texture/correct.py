@@ -43,7 +43,8 @@ from engine.texture.hair import HairModel, hair_features, hair_mask, hair_probab
 from engine.texture.unwrap import Unwrap
 
 __all__ = ["CorrectSettings", "CorrectionMasks", "Corrected", "correction_masks", "correct", "skin_model_mask",
-           "skin_reference_mask", "glasses_mask", "skin_lab_model", "hair_occluders"]
+           "skin_reference_mask", "glasses_mask", "skin_lab_model", "Occluders",
+           "find_occluders"]
 
 _SKIN_MODEL_REGIONS = ("face",)
 _OUTLIER_REGIONS = ("face", "ears", "neck", "scalp")
@@ -215,27 +216,41 @@ def _central_face(lm: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:
     return img
 
 
-def hair_occluders(albedo: np.ndarray, confidence: np.ndarray, unwrap: Unwrap, model: HeadModel,
-                   photo: np.ndarray | None, landmarks: np.ndarray | None,
-                   settings: CorrectSettings) -> np.ndarray:
-    """Hair, beard, glasses: texels of face/ears/neck/scalp that are not skin.
+@dataclass(frozen=True)
+class Occluders:
+    """(N, N) bool: ``hair`` the learned detector's hair (and the skin islands it cuts off);
+    ``other`` smooth regions of a colour no skin has, reaching the seen border (background or clothing
+    at the silhouette, a collar)."""
 
-    The learned hair probability of :mod:`engine.texture.hair` (colour against a robust skin model of
-    the reference skin, fine texture and its orientation in the photo, the central face), smoothed
-    and thresholded with hysteresis; plus clothing on the neck (smooth, so only its colour or
-    brightness tells). Islands of skin the mask cuts off from the reference skin are added. Without
-    the photo or landmarks nothing is found (the cues need both). The eyebrows are excluded.
+    hair: np.ndarray
+    other: np.ndarray
+
+    def union(self) -> np.ndarray:
+        return self.hair | self.other
+
+
+def find_occluders(albedo: np.ndarray, confidence: np.ndarray, unwrap: Unwrap, model: HeadModel,
+                   photo: np.ndarray | None, landmarks: np.ndarray | None,
+                   settings: CorrectSettings) -> Occluders:
+    """Texels of face/ears/neck/scalp that are not skin (:class:`Occluders`).
+
+    Hair: the learned probability of :mod:`engine.texture.hair` (colour against a robust skin model of
+    the reference skin, fine texture and its orientation in the photo, the central face, the view
+    angle), smoothed and thresholded with hysteresis; islands of skin it cuts off from the reference
+    skin are added. Other: :func:`_colour_outliers`. Without the photo or landmarks nothing is found
+    (the cues need both). The eyebrows are excluded.
     """
     n = albedo.shape[0]
+    none = Occluders(np.zeros((n, n), bool), np.zeros((n, n), bool))
     cand = _regions(unwrap, model, _OUTLIER_REGIONS) & (confidence > 0.05)
     cand &= ~_regions(unwrap, model, ("eyebrows", "nostrils"))
     if landmarks is None or photo is None:
-        return np.zeros((n, n), bool)
+        return none
     lm = np.asarray(landmarks, np.float64)
     ref = skin_reference_mask(unwrap, model, confidence, lm, photo.shape[:2])
     cand &= ~(_image_to_texels(unwrap, _brow_image(lm, photo.shape[:2])) > 0)
     if ref.sum() < 50 or not cand.any():
-        return np.zeros((n, n), bool)
+        return none
     sel = cand | ref
     lab = np.asarray(linear_rgb_to_lab(albedo[sel]), np.float64)
     pos = np.full((n, n), -1, np.int64)
@@ -248,11 +263,11 @@ def hair_occluders(albedo: np.ndarray, confidence: np.ndarray, unwrap: Unwrap, m
     facing = np.einsum("ijk,ijk->ij", unwrap.normal, unwrap.view_dir)
     feats = hair_features(chroma, dark, *maps, central, facing, cand, ref)
     hair_model = HairModel.load()
-    mask = hair_mask(hair_probability(feats, hair_model), cand, hair_model)
-    mask |= _colour_outliers(chroma, dark, cand, unwrap, model, confidence, settings)
-    if mask.any():
-        mask |= _cut_off_islands(mask & cand, cand, ref, n)
-    return mask & (cand | _regions(unwrap, model, ("neck",)))
+    hair = hair_mask(hair_probability(feats, hair_model), cand, hair_model)
+    if hair.any():
+        hair |= _cut_off_islands(hair & cand, cand, ref, n)
+    other = _colour_outliers(chroma, dark, cand, unwrap, model, confidence, settings)
+    return Occluders(hair & cand, other & (cand | _regions(unwrap, model, ("neck",))))
 
 
 def _colour_outliers(chroma: np.ndarray, dark: np.ndarray, cand: np.ndarray, unwrap: Unwrap, model: HeadModel,
@@ -409,7 +424,7 @@ def correction_masks(unwrap: Unwrap, albedo: np.ndarray, confidence: np.ndarray,
                      hair: np.ndarray | None = None) -> CorrectionMasks:
     """The texels to replace (see the module docstring). ``landmarks`` (478, 2) in photo pixels;
     ``photo`` (H, W, 3) linear (for the texture cue of the hair/glasses detector); ``hair`` (N, N)
-    bool: the hair already found by :func:`hair_occluders` (found here when None)."""
+    bool: the occluders already found by :func:`find_occluders` (found here when None)."""
     n = albedo.shape[0]
     empty = np.zeros((n, n), bool)
     eyes, mouth = empty.copy(), empty.copy()
@@ -421,7 +436,7 @@ def correction_masks(unwrap: Unwrap, albedo: np.ndarray, confidence: np.ndarray,
     eyes = _dilate(eyes, settings.eye_margin * n) & unwrap.covered if eyes.any() else eyes
     nostrils = _regions(unwrap, model, ("nostrils",))
     if hair is None:
-        hair = hair_occluders(albedo, confidence, unwrap, model, photo, lm, settings)
+        hair = find_occluders(albedo, confidence, unwrap, model, photo, lm, settings).union()
     if hair.any() and settings.hair_margin > 0:
         # Strand tips along a hair region's edge are thinner than the detector sees: without a
         # margin they stay on the skin as a row of dark notches along the hairline.

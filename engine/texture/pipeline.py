@@ -53,7 +53,7 @@ from engine.texture.correct import (
     CorrectSettings,
     correct,
     correction_masks,
-    hair_occluders,
+    find_occluders,
     skin_reference_mask,
 )
 from engine.texture.delight import (
@@ -379,9 +379,10 @@ def _light(f: _Frame, model: HeadModel, settings: TextureSettings, runtime: Runt
     clock.lap("unwrap")
     report("texture", 0.2, "estimating the lighting and de-lighting")
     delit = delight(unwrap, model, f.verts, mirror_index=mirror.index, settings=settings.delight, runtime=runtime)
-    hair = hair_occluders(delit.albedo, delit.confidence, unwrap, model, f.photo, f.lms, settings.correct)
+    occluders = find_occluders(delit.albedo, delit.confidence, unwrap, model, f.photo, f.lms, settings.correct)
+    hair = occluders.union()
     face = _regions(unwrap, model, ("face",)) & (delit.confidence > 0.05)
-    if (hair & face).sum() > settings.correct.relight_hair_share * max(int(face.sum()), 1):
+    if (occluders.hair & face).sum() > settings.correct.relight_hair_share * max(int(face.sum()), 1):
         # Hair over the skin is not shading: estimate the light again from the skin it leaves bare.
         report("texture", 0.3, "estimating the lighting again without the hair")
         delit = delight(unwrap, model, f.verts, mirror_index=mirror.index, settings=settings.delight,
