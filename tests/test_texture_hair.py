@@ -39,7 +39,7 @@ def test_structure_tensor_is_coherent_on_parallel_strands_not_on_noise() -> None
     for img in (noise, strands):
         _, aniso, trace = H.photo_texture_maps(np.repeat(img[..., None], 3, 2), iod=60.0)
         coherence.append(float((aniso / trace)[inner].mean()))
-    assert coherence[1] > 0.8 > 0.4 > coherence[0]
+    assert coherence[1] > 0.8 and coherence[0] < 0.4
 
 
 @pytest.fixture(scope="module")

@@ -37,14 +37,30 @@ from engine.landmarks import (
     RIGHT_EYEBROW,
 )
 from engine.texture.blend import poisson_blend
-from engine.texture.complete import coarse_fill
 from engine.texture.color import linear_rgb_to_lab
-from engine.texture.hair import HairModel, hair_features, hair_mask, hair_probability, photo_texture_maps
+from engine.texture.complete import coarse_fill
+from engine.texture.hair import (
+    HairModel,
+    hair_features,
+    hair_mask,
+    hair_probability,
+    photo_texture_maps,
+)
 from engine.texture.unwrap import Unwrap
 
-__all__ = ["CorrectSettings", "CorrectionMasks", "Corrected", "correction_masks", "correct", "skin_model_mask",
-           "skin_reference_mask", "glasses_mask", "skin_lab_model", "Occluders",
-           "find_occluders"]
+__all__ = [
+    "CorrectSettings",
+    "Corrected",
+    "CorrectionMasks",
+    "Occluders",
+    "correct",
+    "correction_masks",
+    "find_occluders",
+    "glasses_mask",
+    "skin_lab_model",
+    "skin_model_mask",
+    "skin_reference_mask",
+]
 
 _SKIN_MODEL_REGIONS = ("face",)
 _OUTLIER_REGIONS = ("face", "ears", "neck", "scalp")

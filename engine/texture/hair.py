@@ -28,8 +28,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-__all__ = ["HairModel", "HairFeatures", "FEATURE_NAMES", "photo_texture_maps", "hair_features",
-           "hair_probability", "hair_mask"]
+__all__ = [
+    "FEATURE_NAMES",
+    "HairFeatures",
+    "HairModel",
+    "hair_features",
+    "hair_mask",
+    "hair_probability",
+    "photo_texture_maps",
+]
 
 MODEL_PATH = Path(__file__).with_name("data") / "hair_model.json"
 
