@@ -37,7 +37,7 @@ from engine.landmarks import (
     RIGHT_EYEBROW,
 )
 from engine.texture.blend import poisson_blend
-from engine.texture.color import linear_rgb_to_lab
+from engine.texture.color import linear_rgb_to_lab, luminance
 from engine.texture.complete import coarse_fill
 from engine.texture.hair import (
     HairModel,
@@ -279,11 +279,10 @@ def find_occluders(albedo: np.ndarray, confidence: np.ndarray, unwrap: Unwrap, m
     facing = np.einsum("ijk,ijk->ij", unwrap.normal, unwrap.view_dir)
     feats = hair_features(chroma, dark, *maps, central, facing, cand, ref)
     hair_model = HairModel.load()
-    hair = hair_mask(hair_probability(feats, hair_model), cand, hair_model)
+    hair = hair_mask(hair_probability(feats, hair_model), cand, hair_model)  # within cand
     if hair.any():
-        hair |= _cut_off_islands(hair & cand, cand, ref, n)
-    other = _colour_outliers(chroma, dark, cand, unwrap, model, confidence, settings)
-    return Occluders(hair & cand, other & (cand | _regions(unwrap, model, ("neck",))))
+        hair |= _cut_off_islands(hair, cand, ref, n)  # islands of cand
+    return Occluders(hair, _colour_outliers(chroma, dark, cand, unwrap, model, confidence, settings))
 
 
 def _colour_outliers(chroma: np.ndarray, dark: np.ndarray, cand: np.ndarray, unwrap: Unwrap, model: HeadModel,
@@ -294,7 +293,8 @@ def _colour_outliers(chroma: np.ndarray, dark: np.ndarray, cand: np.ndarray, unw
     collar). Strict outliers seed regions that grow through lenient ones (0.6 of the distances)."""
     n = cand.shape[0]
     c = settings.outlier_distance
-    on_neck = _regions(unwrap, model, ("neck",))[cand]
+    neck = _regions(unwrap, model, ("neck",))
+    on_neck = neck[cand]
     strict, lenient = np.zeros((n, n), np.uint8), np.zeros((n, n), np.uint8)
     strict[cand] = (chroma > c) | (on_neck & (np.abs(dark) > c))
     lenient[cand] = (chroma > 0.6 * c) | (on_neck & (np.abs(dark) > 0.6 * c))
@@ -308,8 +308,8 @@ def _colour_outliers(chroma: np.ndarray, dark: np.ndarray, cand: np.ndarray, unw
     keep = seeded & touches & (stats[:, cv2.CC_STAT_AREA] >= settings.min_outlier_area * n * n)
     keep[0] = False
     # A clipped neck is a white collar far more often than skin (and says nothing about the skin either).
-    collar = _regions(unwrap, model, ("neck",)) & unwrap.saturated & unwrap.visible
-    return keep[labels] | (_dilate(collar, 0.004 * n) & _regions(unwrap, model, ("neck",)) & unwrap.covered)
+    collar = neck & unwrap.saturated & unwrap.visible
+    return keep[labels] | (_dilate(collar, 0.004 * n) & neck & unwrap.covered)
 
 
 def _brow_image(lm: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:
@@ -377,7 +377,7 @@ def glasses_mask(albedo: np.ndarray, confidence: np.ndarray, unwrap: Unwrap, mod
     y0, y1, x0, x1 = max(ys.min() - pad, 0), min(ys.max() + pad + 1, n), max(xs.min() - pad, 0), min(xs.max() + pad + 1, n)
     alb = albedo[y0:y1, x0:x1]
     known = confidence[y0:y1, x0:x1] > 0.05
-    lum = np.log(np.maximum(alb @ np.array([0.2126, 0.7152, 0.0722], np.float32), 1e-3))
+    lum = np.log(np.maximum(luminance(alb), 1e-3))
     lum = np.where(known, lum, float(np.median(lum[known])) if known.any() else 0.0).astype(np.float32)
     k = max(3, int(round(settings.glasses_line * n)) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
@@ -418,7 +418,7 @@ def _mouth_mask(unwrap: Unwrap, albedo: np.ndarray, confidence: np.ndarray, lm: 
     around = (_image_to_texels(unwrap, near) > 0) & ~inside
     lips = _regions(unwrap, model, ("lips",)) & (confidence > 0.5) & ~inside & ~around
     if around.any():
-        lum = albedo @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+        lum = luminance(albedo)
         sat = (albedo.max(-1) - albedo.min(-1)) / np.maximum(albedo.max(-1), 1e-4)
         ref = lips if lips.sum() >= 30 else (_regions(unwrap, model, ("lips",)) & (confidence > 0.5))
         if ref.sum() >= 30:

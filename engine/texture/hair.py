@@ -28,6 +28,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from engine.texture.color import luminance
+
 __all__ = [
     "FEATURE_NAMES",
     "HairFeatures",
@@ -44,7 +46,6 @@ FEATURE_NAMES = ("chroma", "dark", "light", "log_texture", "coherence", "log_ori
                  "coherence_x_oriented", "coherence_x_facing", "chroma_x_texture")
 """The model's inputs, in this order (see :func:`hair_features`)."""
 
-_LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 CANONICAL_IOD_PX = 64.0
 """The texture cues are computed with the photo scaled so that the eyes are at most this far apart
 (pixels): the same face gives the same cues whatever the photo's resolution (smaller faces are
@@ -104,7 +105,7 @@ def photo_texture_maps(photo: np.ndarray, iod: float) -> tuple[np.ndarray, np.nd
     inter-ocular distance."""
     h, w = photo.shape[:2]
     scale = min(1.0, CANONICAL_IOD_PX / max(iod, 1e-6))
-    lum = np.sqrt(np.clip(photo.astype(np.float32) @ _LUMA, 0.0, 1.0))
+    lum = np.sqrt(np.clip(luminance(photo.astype(np.float32)), 0.0, 1.0))
     if scale < 1.0:
         lum = cv2.resize(lum, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
     maps = _texture_maps(lum, max(1.5, 0.05 * iod * scale))

@@ -115,7 +115,7 @@ def eye_color(photo: np.ndarray, landmarks: np.ndarray | None, lighting: Lightin
                          _iris_pixels(photo, lm, RIGHT_IRIS_CENTRE, RIGHT_IRIS, RIGHT_EYE)])
     if len(px) < 8:
         return DEFAULT_EYE_COLOR_SRGB
-    lum = px @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    lum = luminance(px)
     lo, hi = np.quantile(lum, [0.1, 0.8])
     px = px[(lum >= lo) & (lum <= hi)]
     if len(px) == 0:

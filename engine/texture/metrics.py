@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from engine.texture._arrays import ArrayLike, ShapeError, check_image, check_mask, to_numpy
-from engine.texture.color import linear_to_srgb
+from engine.texture.color import linear_to_srgb, luminance
 from engine.texture.uv_raster import rasterize_uv, uv_to_texel
 
 __all__ = [
@@ -24,7 +24,6 @@ __all__ = [
 DEFAULT_BS_SIGMA_AT_1024 = 4.0
 """Default blur for the BS error: 4 texels at 1024² (scaled with the texture width)."""
 
-_REC709 = np.array([0.2126, 0.7152, 0.0722], np.float32)
 
 
 def _check_mirror(mirror: ArrayLike, shape: tuple[int, int]) -> np.ndarray:
@@ -54,7 +53,7 @@ def brightness_symmetry_map(
     if sigma < 0:
         raise ShapeError(f"blur_sigma must be >= 0, got {blur_sigma}.")
     srgb = np.clip(img, 0.0, 1.0) if is_srgb else np.asarray(linear_to_srgb(img))
-    luma = (srgb @ _REC709) * np.float32(255.0)
+    luma = luminance(srgb) * np.float32(255.0)
     m = skin.astype(np.float32)
     if sigma > 0:
         num = cv2.GaussianBlur(luma * m, (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)

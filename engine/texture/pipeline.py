@@ -51,6 +51,7 @@ from engine.texture.correct import (
     Corrected,
     CorrectionMasks,
     CorrectSettings,
+    Occluders,
     correct,
     correction_masks,
     find_occluders,
@@ -282,14 +283,15 @@ class _Frame:
 
 @dataclass(frozen=True)
 class _Lit:
-    """Unwrap, mirror map, camera view, calibrated de-lighting and its calibration."""
+    """Unwrap, mirror map, camera view, calibrated de-lighting, its calibration and the occluders found
+    on the first de-lighting (hair and other regions that are not skin)."""
 
     view: CameraView
     unwrap: Unwrap
     mirror: MirrorMap
     delit: Delit
     calib: Calibration
-    hair: np.ndarray
+    occluders: Occluders
 
 
 @dataclass(frozen=True)
@@ -380,19 +382,19 @@ def _light(f: _Frame, model: HeadModel, settings: TextureSettings, runtime: Runt
     report("texture", 0.2, "estimating the lighting and de-lighting")
     delit = delight(unwrap, model, f.verts, mirror_index=mirror.index, settings=settings.delight, runtime=runtime)
     occluders = find_occluders(delit.albedo, delit.confidence, unwrap, model, f.photo, f.lms, settings.correct)
-    hair = occluders.union()
+    not_skin = occluders.union()
     face = _regions(unwrap, model, ("face",)) & (delit.confidence > 0.05)
     if (occluders.hair & face).sum() > settings.correct.relight_hair_share * max(int(face.sum()), 1):
         # Hair over the skin is not shading: estimate the light again from the skin it leaves bare.
         report("texture", 0.3, "estimating the lighting again without the hair")
         delit = delight(unwrap, model, f.verts, mirror_index=mirror.index, settings=settings.delight,
-                        runtime=runtime, exclude=hair)
+                        runtime=runtime, exclude=not_skin)
     vertex_ao = template_ambient_occlusion(model, runtime)
     ao = (vertex_ao, texel_ambient_occlusion(model, f.a, vertex_ao))
     calib = _calibration(f.photo, f.lms, delit, unwrap, model, f.verts, (f.K, f.R, f.t), settings.calibrate, ao,
-                         f.grey, hair)
+                         f.grey, not_skin)
     clock.lap("delight")
-    return _Lit(view, unwrap, mirror, apply_gain(delit, calib.gain), calib, hair)
+    return _Lit(view, unwrap, mirror, apply_gain(delit, calib.gain), calib, occluders)
 
 
 def _fill(f: _Frame, lit: _Lit, model: HeadModel, settings: TextureSettings, report: ProgressFn,
@@ -403,7 +405,7 @@ def _fill(f: _Frame, lit: _Lit, model: HeadModel, settings: TextureSettings, rep
     template = load_template_albedo(f.a)
     ref = skin_reference_mask(unwrap, model, delit.confidence, f.lms, f.size)
     masks = correction_masks(unwrap, delit.albedo, delit.confidence, f.lms, f.size, model, settings.correct, f.photo,
-                             lit.hair)
+                             lit.occluders.union())
     not_face_skin = masks.union() | delit.outliers | _regions(unwrap, model, ("eyebrows", "nostrils"))
     ring = _ring_reference(unwrap, model, delit.albedo, delit.confidence, ref, not_face_skin)
     matched = _matched_template(template, delit.albedo, delit.confidence, unwrap, model, ring)
@@ -468,10 +470,10 @@ def _debug_layers(lit: _Lit, filled: _Filled, final: np.ndarray) -> dict[str, np
 
 def _calibration(photo: np.ndarray, lms: np.ndarray | None, delit, unwrap, model: HeadModel, verts: np.ndarray,
                  camera: tuple[np.ndarray, np.ndarray, np.ndarray], settings: CalibrationSettings,
-                 ao: tuple[np.ndarray, np.ndarray], grey: bool, hair: np.ndarray) -> Calibration:
-    """Exposure and light colour (:mod:`.calibrate`) from the sclera and the de-lit face skin (``hair``
-    (N, N) bool left out)."""
-    skin = _regions(unwrap, model, ("face",)) & (delit.confidence > 0.5) & ~delit.outliers & ~hair
+                 ao: tuple[np.ndarray, np.ndarray], grey: bool, not_skin: np.ndarray) -> Calibration:
+    """Exposure and light colour (:mod:`.calibrate`) from the sclera and the de-lit face skin (``not_skin``
+    (N, N) bool, the occluders, left out)."""
+    skin = _regions(unwrap, model, ("face",)) & (delit.confidence > 0.5) & ~delit.outliers & ~not_skin
     skin_rgb = delit.albedo[skin].mean(0).astype(np.float64) if skin.sum() > 100 else np.full(3, 0.3)
     # A black-and-white photo's grey levels depend on how it was converted from colour (a red filter
     # lightens skin, a blue one darkens it, the white eye stays): its eye whites cannot measure the skin,
