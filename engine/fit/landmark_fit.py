@@ -16,7 +16,7 @@ from engine.fit.contour import ContourCandidates, march_contour
 from engine.fit.optim import Adam
 from engine.fit.result import StageReport
 
-__all__ = ["LandmarkBasis", "LandmarkFitSettings", "LandmarkFitState", "fit_landmarks", "landmark_weights",
+__all__ = ["LandmarkBasis", "LandmarkFitSettings", "LandmarkFitState", "fit_landmarks", "initial_rotation", "landmark_weights",
            "refit_shape", "UNWRAP_FIT"]
 
 
@@ -125,6 +125,15 @@ def _initial_pose(basis: LandmarkBasis, target: np.ndarray, focal: float, width:
     if not ok or tvec[2, 0] <= 0:
         rvec, tvec = R0, t0.reshape(3, 1)
     return rvec.reshape(3), tvec.reshape(3)
+
+
+def initial_rotation(basis: LandmarkBasis, target: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(3, 3) head-to-camera rotation of :func:`_initial_pose` at the default focal length (1.5x the longer
+    side), for (N, 2) pixel landmarks ``target``."""
+    import cv2
+
+    rvec, _ = _initial_pose(basis, np.asarray(target, np.float64), 1.5 * max(width, height), width, height)
+    return cv2.Rodrigues(np.asarray(rvec, np.float64).reshape(3, 1))[0]
 
 
 def _robust(residual_sq: torch.Tensor, scale: float) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """The fitting stages end to end: landmarks -> (a) camera/pose/shape/expression -> (b) photometric refinement."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -12,8 +12,9 @@ from engine.fit.camera import Camera
 from engine.fit.contour import contour_candidates, marched_correspondence
 from engine.fit.corrective import CorrectiveSettings, corrective_offsets
 from engine.fit.correspondence import LandmarkCorrespondence, load_correspondence
-from engine.fit.landmark_fit import (UNWRAP_FIT, LandmarkBasis, LandmarkFitSettings, fit_landmarks, landmark_facing,
-                                    landmark_weights, refit_shape, visibility_weight)
+from engine.fit.landmark_fit import (UNWRAP_FIT, LandmarkBasis, LandmarkFitSettings, fit_landmarks, initial_rotation,
+                                    landmark_facing, landmark_weights, refit_shape, visibility_weight)
+from engine.fit.landmark_prior import correct_landmarks, load_landmark_prior
 from engine.fit.photometric import PhotometricSettings, refine_photometric
 from engine.fit.result import FitResult, StageReport
 from engine.head.model import HeadModel
@@ -31,6 +32,9 @@ class FitSettings:
     march_contour: bool = True
     unwrap: LandmarkFitSettings | None = UNWRAP_FIT
     """The loose refit the texture's unwrap mesh starts from (None: the shape itself)."""
+    landmark_prior: bool = True
+    """Remove MediaPipe's known pose-dependent bias from the detected points and weight each by its known
+    spread (:mod:`engine.fit.landmark_prior`) before fitting."""
 
     @staticmethod
     def for_quality(quality: str) -> "FitSettings":
@@ -77,6 +81,7 @@ def fit_head(photo_rgb: np.ndarray, face: FaceLandmarks, model: HeadModel, setti
     basis = landmark_basis(model, corr)
     groups = landmark_groups()
     weights = landmark_weights(groups)
+    face, weights = _with_landmark_prior(face, basis, width, height, weights, settings)
     contour = contour_candidates(model, corr, groups["face_oval"]) if settings.march_contour else None
     state, report_a, weights, marched = fit_landmarks(basis, face.points, face.inter_ocular, width, height, weights,
                                                       settings.landmarks, progress, contour)
@@ -94,6 +99,18 @@ def fit_head(photo_rgb: np.ndarray, face: FaceLandmarks, model: HeadModel, setti
         loose = refit_shape(state, basis, face.points, face.inter_ocular, width, height, weights, settings.unwrap)
     return _assemble(state, basis, model, corr, face, width, height, sh_coeffs, albedo_gain, stages,
                      settings.corrective, weights, contour.landmarks if marched is not None else None, loose)
+
+
+def _with_landmark_prior(face: FaceLandmarks, basis: LandmarkBasis, width: int, height: int, weights: torch.Tensor,
+                         settings: FitSettings) -> tuple[FaceLandmarks, torch.Tensor]:
+    """``face`` with its points' known bias for the head's rotation (a PnP on the detected points) removed,
+    and ``weights`` times each point's trust (unchanged without the prior or with it disabled)."""
+    prior = load_landmark_prior() if settings.landmark_prior else None
+    if prior is None:
+        return face, weights
+    R = initial_rotation(basis, face.points, width, height)
+    points, trust = correct_landmarks(face.points, face.face_size, R, prior)
+    return replace(face, points=points), weights * torch.from_numpy(trust)
 
 
 def _corrective_weights(weights: torch.Tensor, marched: torch.Tensor | None) -> np.ndarray:
