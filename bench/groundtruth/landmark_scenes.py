@@ -12,7 +12,7 @@ from bench.groundtruth.heads import HeadSpec
 from bench.groundtruth.scenes import Scene, View
 from bench.groundtruth.train_scenes import _BARE, _HAIR, _lighting
 
-__all__ = ["landmark_scenes", "YAWS"]
+__all__ = ["YAWS", "landmark_scenes"]
 
 YAWS = (-50.0, -35.0, -20.0, -8.0, 0.0, 8.0, 20.0, 35.0, 50.0)
 """Yaws (degrees) every training head is seen from."""

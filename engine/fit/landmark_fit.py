@@ -11,13 +11,26 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from engine.fit.camera import HEAD_TO_OPENCV_FRONT, axis_angle_to_matrix, intrinsics, project
+from engine.fit.camera import (
+    HEAD_TO_OPENCV_FRONT,
+    axis_angle_to_matrix,
+    intrinsics,
+    project,
+)
 from engine.fit.contour import ContourCandidates, march_contour
 from engine.fit.optim import Adam
 from engine.fit.result import StageReport
 
-__all__ = ["LandmarkBasis", "LandmarkFitSettings", "LandmarkFitState", "fit_landmarks", "initial_rotation", "landmark_weights",
-           "refit_shape", "UNWRAP_FIT"]
+__all__ = [
+    "UNWRAP_FIT",
+    "LandmarkBasis",
+    "LandmarkFitSettings",
+    "LandmarkFitState",
+    "fit_landmarks",
+    "initial_rotation",
+    "landmark_weights",
+    "refit_shape",
+]
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,15 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["LandmarkPrior", "PRIOR_PATH", "correct_landmarks", "load_landmark_prior", "pose_features",
-           "variance_features", "head_axes"]
+__all__ = [
+    "PRIOR_PATH",
+    "LandmarkPrior",
+    "correct_landmarks",
+    "head_axes",
+    "load_landmark_prior",
+    "pose_features",
+    "variance_features",
+]
 
 PRIOR_PATH = Path(__file__).parent / "data" / "landmark_prior.json"
 

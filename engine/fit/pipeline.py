@@ -12,8 +12,17 @@ from engine.fit.camera import Camera
 from engine.fit.contour import contour_candidates, marched_correspondence
 from engine.fit.corrective import CorrectiveSettings, corrective_offsets
 from engine.fit.correspondence import LandmarkCorrespondence, load_correspondence
-from engine.fit.landmark_fit import (UNWRAP_FIT, LandmarkBasis, LandmarkFitSettings, fit_landmarks, initial_rotation,
-                                    landmark_facing, landmark_weights, refit_shape, visibility_weight)
+from engine.fit.landmark_fit import (
+    UNWRAP_FIT,
+    LandmarkBasis,
+    LandmarkFitSettings,
+    fit_landmarks,
+    initial_rotation,
+    landmark_facing,
+    landmark_weights,
+    refit_shape,
+    visibility_weight,
+)
 from engine.fit.landmark_prior import correct_landmarks, load_landmark_prior
 from engine.fit.photometric import PhotometricSettings, refine_photometric
 from engine.fit.result import FitResult, StageReport
