@@ -209,3 +209,28 @@ def test_a_black_and_white_photo_says_its_exposure_is_a_prior() -> None:
     cal = calibrate_gain(np.array([0.1, 0.1, 0.1]), [], grey=True)
     assert cal.source == "grey"
     assert any("black-and-white" in w for w in calibration_warnings(cal))
+
+
+def test_lid_shading_falls_back_to_the_photo_when_the_model_has_the_lids_wrong() -> None:
+    """The lighting model says the lids are lit (shading 0.6) but their photo colour over the face's mean
+    skin says 0.125: more than 3x apart, the observed shading is used; when they agree, the model's."""
+    from types import SimpleNamespace
+
+    from engine.head.model import load_head_model
+    from engine.texture.calibrate import _eyeball, sclera_shading
+
+    model = load_head_model()
+    verts = model.vertices.numpy().astype(np.float64)
+    _, centre = _eyeball(model, verts, "eye_l")
+    n = 16
+    unwrap = SimpleNamespace(region=np.full((n, n), model.region_id("eyelids")), weight=np.ones((n, n)),
+                             position=np.broadcast_to(centre, (n, n, 3)).copy(), color=np.full((n, n, 3), 0.05))
+    delit = SimpleNamespace(shading=np.full((n, n, 3), 0.6, np.float32))
+    ao = (np.ones(len(verts)), np.ones((n, n)))
+    cam = centre + np.array([0.0, 0.0, 0.6])
+    args = (delit, unwrap, model, verts, cam, "eye_l", *ao, SETTINGS)
+    model_only = sclera_shading(*args)
+    fallback = sclera_shading(*args, np.full(3, 0.4))
+    np.testing.assert_allclose(fallback / model_only, 0.125 / 0.6, rtol=1e-5)
+    unwrap.color[:] = 0.2  # observed 0.5: within 3x of the model's 0.6
+    np.testing.assert_allclose(sclera_shading(*args, np.full(3, 0.4)), model_only, rtol=1e-6)

@@ -81,7 +81,7 @@ class CalibrationSettings:
     largest exposure change (EV) either cue may apply. ``min_sclera_shading``: an eye whose estimated
     shading is below this (in deep shadow) is not used. ``clipped``: a linear photo value at or
     above this is clipped; an eye with more than ``max_clipped_share`` of its sclera pixels clipped
-    only bounds the exposure from below.
+    only bounds the exposure from below. ``max_lid_model_ratio``: see :func:`sclera_shading`.
     """
 
     sclera_albedo: tuple[float, float, float] = TemplatePalette().sclera
@@ -103,6 +103,7 @@ class CalibrationSettings:
     min_sclera_shading: float = 0.05
     clipped: float = 0.98
     max_clipped_share: float = 0.25
+    max_lid_model_ratio: float = 3.0
     enabled: bool = True
 
 
@@ -209,8 +210,8 @@ def _sclera_ao(model, vertices: np.ndarray, idx: np.ndarray, toward: np.ndarray,
 
 
 def sclera_shading(delit, unwrap, model, vertices: np.ndarray, camera_centre: np.ndarray, part: str,
-                   vertex_ao: np.ndarray, lid_ao: np.ndarray, settings: CalibrationSettings = CalibrationSettings()
-                   ) -> np.ndarray | None:
+                   vertex_ao: np.ndarray, lid_ao: np.ndarray, settings: CalibrationSettings = CalibrationSettings(),
+                   skin_rgb: np.ndarray | None = None) -> np.ndarray | None:
     """(3,) the estimated shading of one eye's visible sclera (model part ``part``), or None.
 
     The de-lighting's shading of the seen lid and socket skin around that eye (``delit.shading``
@@ -219,7 +220,13 @@ def sclera_shading(delit, unwrap, model, vertices: np.ndarray, camera_centre: np
     pixels around it. The sclera sits deeper: the shading is scaled by the ratio of the eyeball's
     ambient occlusion (``vertex_ao`` (V,), the template's) to those texels' (``lid_ao`` (N, N), the same
     per texel). Median per
-    channel (a lash or a crease does not move it)."""
+    channel (a lash or a crease does not move it).
+
+    With ``skin_rgb`` (3,), the de-lit mean face skin, the lids' photo colour over it is what the lids'
+    shading would be if they had the face's mean albedo. When the model's shading is more than
+    :attr:`CalibrationSettings.max_lid_model_ratio` times that, the lighting model has the lids wrong (a
+    cast shadow it put elsewhere: lids that dark against the face are not skin) and the observed shading
+    is used instead (ground truth, 60 renders: mean lightness error 7.9 -> 7.2 L*, worst 62 -> 28)."""
     idx, centre = _eyeball(model, vertices, part)
     view = np.asarray(camera_centre, np.float64) - centre
     view /= max(float(np.linalg.norm(view)), 1e-9)
@@ -229,7 +236,12 @@ def sclera_shading(delit, unwrap, model, vertices: np.ndarray, camera_centre: np
     if near.sum() < settings.min_lid_texels:
         return None
     ratio = _sclera_ao(model, vertices, idx, view, vertex_ao, settings) / max(float(np.median(lid_ao[near])), 1e-3)
-    return np.median(delit.shading[near], axis=0).astype(np.float64) * min(ratio, 1.0)
+    shade = np.median(delit.shading[near], axis=0).astype(np.float64)
+    if skin_rgb is not None:
+        seen = np.median(unwrap.color[near], axis=0).astype(np.float64) / np.maximum(skin_rgb, 1e-4)
+        if luminance(shade.astype(np.float32)) > settings.max_lid_model_ratio * luminance(seen.astype(np.float32)):
+            shade = seen
+    return shade * min(ratio, 1.0)
 
 
 def eye_centres_px(model, vertices: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray

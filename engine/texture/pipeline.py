@@ -480,15 +480,17 @@ def _calibration(photo: np.ndarray, lms: np.ndarray | None, delit, unwrap, model
     # so its exposure comes from the skin prior (albedo change under -1/+1 EV, ΔE00, with the eye whites ->
     # without: einstein 5.3/6.3 -> 1.7/3.0, tongue 3.7/8.1 -> 4.1/5.7, takeo 0.8/1.9 -> 1.0/2.2).
     eyes = [] if lms is None or grey else _sclera_samples(photo, lms, delit, unwrap, model, verts, camera, settings,
-                                                          ao, provisional_balance(skin_rgb, settings))
+                                                          ao, skin_rgb, provisional_balance(skin_rgb, settings))
     return calibrate_gain(skin_rgb, eyes, settings, grey=grey)
 
 
 def _sclera_samples(photo: np.ndarray, lms: np.ndarray, delit, unwrap, model: HeadModel, verts: np.ndarray,
                     camera: tuple[np.ndarray, np.ndarray, np.ndarray], settings: CalibrationSettings,
-                    ao: tuple[np.ndarray, np.ndarray], balance: np.ndarray | None = None) -> list[ScleraSample]:
+                    ao: tuple[np.ndarray, np.ndarray], skin_rgb: np.ndarray,
+                    balance: np.ndarray | None = None) -> list[ScleraSample]:
     """Each eye's sclera colour in the photo beside the shading of the eyeball it belongs to (the
-    fitted eyeball whose centre projects nearer the iris); ``balance``: see :func:`provisional_balance`."""
+    fitted eyeball whose centre projects nearer the iris); ``skin_rgb`` (3,) the de-lit mean face skin (see
+    :func:`sclera_shading`); ``balance``: see :func:`provisional_balance`."""
     K, R, t = camera
     centres = eye_centres_px(model, verts, K, R, t)
     vertex_ao, lid_ao = ao
@@ -499,7 +501,7 @@ def _sclera_samples(photo: np.ndarray, lms: np.ndarray, delit, unwrap, model: He
         if colour is None:
             continue
         part = min(centres, key=lambda p: float(np.linalg.norm(centres[p] - iris)))
-        shade = sclera_shading(delit, unwrap, model, verts, -R.T @ t, part, vertex_ao, lid_ao, settings)
+        shade = sclera_shading(delit, unwrap, model, verts, -R.T @ t, part, vertex_ao, lid_ao, settings, skin_rgb)
         if shade is not None:
             out.append(ScleraSample(colour, shade, len(px), float(lost.mean()) if len(lost) else 0.0))
     return out
