@@ -20,7 +20,9 @@ from engine.texture.delight.samples import _Samples, _subsample
 from engine.texture.delight.search import (
     _boundary_weight,
     _cone,
+    _ranked_suns,
     _resolve_sign,
+    _restarts,
     _search_sun,
     _sun_design,
 )
@@ -90,14 +92,18 @@ def _problem(s: _Samples, settings: DelightSettings) -> tuple[_Problem, np.ndarr
     return _Problem(s, y, xb, rw, replace(settings, robust_scale=scale)), wr0
 
 
-def _search_unshadowed(p: _Problem, wr: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
-    """Coarse search of the sun direction over the sphere (on a subsample), its sign, then
-    refinements in shrinking cones, each after re-weighting with the sun model.
+def _coarse_suns(p: _Problem, wr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Coarse search of the sun direction over the sphere (on a subsample): directions (C, 3) and
+    costs (C,), best first."""
+    sub = _subsample(len(p.y), p.settings.search_samples)
+    return _ranked_suns(p.s.take(sub), wr[sub], fibonacci_sphere(p.settings.sun_candidates), p.settings)
 
-    Returns (direction or 0, its search cost, the robust weights)."""
+
+def _search_unshadowed(p: _Problem, wr: np.ndarray, d: np.ndarray, cost_d: float
+                       ) -> tuple[np.ndarray, float, np.ndarray]:
+    """From the coarse direction ``d``: its sign, then refinements in shrinking cones, each after
+    re-weighting with the sun model. Returns (direction or 0, its search cost, the robust weights)."""
     st, s = p.settings, p.s
-    sub = _subsample(len(p.y), st.search_samples)
-    d, cost_d = _search_sun(s.take(sub), wr[sub], fibonacci_sphere(st.sun_candidates), st)
     d = _resolve_sign(s, wr, d, st)
     w_cur = wr
     for cone in st.sun_refine_cones:
@@ -164,6 +170,22 @@ def _normalised(model: HeadModel, sh: np.ndarray, d: np.ndarray, sun_rgb: np.nda
     return light, a0
 
 
+def _sun_from(p: _Problem, wr: np.ndarray, start: np.ndarray, cost: float, model: HeadModel, vertices: np.ndarray,
+              runtime: Runtime, info: dict[str, float]
+              ) -> tuple[np.ndarray, tuple[np.ndarray, float, float] | None, ShadowMap | None]:
+    """Steps 2-4 of :func:`estimate_lighting` from the coarse direction ``start``: (direction, the best
+    final fit or None, its shadow map); the search costs go into ``info``."""
+    d, cost_d, w_cur = _search_unshadowed(p, wr, start, cost)
+    info["cost_sun_search"] = cost_d
+    if not np.any(d):
+        return d, None, None
+    faces = model.faces.numpy()
+    d, cost_d, w_cur = _search_shadowed(p, d, cost_d, w_cur, vertices, faces, runtime)
+    info["cost_shadowed_search"] = cost_d
+    smap = shadow_map(vertices, faces, d, p.settings.shadow_map_resolution, runtime)
+    return d, _fit_sun(p, d, smap.visibility(p.s.position, p.s.normal), w_cur), smap
+
+
 def estimate_lighting(samples: _Samples, model: HeadModel, vertices: np.ndarray,
                       settings: DelightSettings = _DEFAULT_SETTINGS, runtime: Runtime = CPU
                       ) -> tuple[LightingModel, dict[str, float], ShadowMap | None]:
@@ -174,20 +196,24 @@ def estimate_lighting(samples: _Samples, model: HeadModel, vertices: np.ndarray,
     sphere, then two refinements in shrinking cones, each after re-weighting with the sun model;
     3. if the sun helps: alternate cast shadows (coarse shadow map) and a search in a shrinking cone
     with those shadows fixed; 4. final fit with shadows + specular lobe (a few exponents), IRLS; the
-    sun is kept only if it lowers the robust cost. 5. normalisation (package docstring).
+    sun is kept only if it lowers the robust cost; when it does not, steps 2-4 start again from the
+    next-best coarse directions far from the first (``sun_restarts``): near a threshold the first
+    can settle beside the real light. 5. normalisation (package docstring).
     """
     p, wr0 = _problem(samples, settings)
     st = p.settings
     b_sh, wr, cost_sh = p.irls(p.xb, st.irls_iters, wr0)
-    d, cost_d, w_cur = _search_unshadowed(p, wr)
-    info = {"cost_sh": cost_sh, "cost_sun_search": cost_d}
+    ranked, costs = _coarse_suns(p, wr)
+    info = {"cost_sh": cost_sh}
     best = smap = None
-    if np.any(d):
-        faces = model.faces.numpy()
-        d, cost_d, w_cur = _search_shadowed(p, d, cost_d, w_cur, vertices, faces, runtime)
-        info["cost_shadowed_search"] = cost_d
-        smap = shadow_map(vertices, faces, d, st.shadow_map_resolution, runtime)
-        best = _fit_sun(p, d, smap.visibility(samples.position, samples.normal), w_cur)
+    d = np.zeros(3)
+    if len(ranked):
+        starts = [ranked[0], *_restarts(ranked, ranked[0], st.sun_restarts, st.restart_separation_deg)]
+        for i, start in enumerate(starts):
+            d, best, smap = _sun_from(p, wr, start, float(costs[0]), model, vertices, runtime, info)
+            if best is not None and best[1] < cost_sh * (1.0 - st.min_sun_gain):
+                info["sun_start"] = float(i)
+                break
     if best is not None and best[1] < cost_sh * (1.0 - st.min_sun_gain):
         b, cost, alpha = best
         sh, sun_rgb, spec_rgb = b[:9], b[9], b[10]

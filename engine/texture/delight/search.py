@@ -42,14 +42,14 @@ def _screen_candidates(s: _Samples, cands: np.ndarray, settings: DelightSettings
     return cands[keep], cos[:, keep]
 
 
-def _search_sun(s: _Samples, wr: np.ndarray, cands: np.ndarray, settings: DelightSettings,
-                vis: np.ndarray | None = None) -> tuple[np.ndarray, float]:
-    """Best sun direction among ``cands`` (C, 3) for the luminance channel with fixed robust weights.
+def _ranked_suns(s: _Samples, wr: np.ndarray, cands: np.ndarray, settings: DelightSettings,
+                 vis: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Sun directions among ``cands`` (C, 3) for the luminance channel with fixed robust weights, best first.
 
     For each candidate the model ``AO * SH(n) + c * max(0, n·d) * vis`` is solved in closed form
     (shared 9x9 block, one extra column per candidate; ``vis`` fixed cast-shadow visibility or 1);
     the cost is the robust (Cauchy) relative residual.
-    Returns (d, cost) with d = 0 when no candidate gives a positive sun.
+    Returns the directions (C', 3) that give a positive sun and their costs (C',), ascending.
     """
     lum = s.color @ _LUMA
     xb = lambert_basis(s.normal) * s.ao[:, None]
@@ -74,10 +74,32 @@ def _search_sun(s: _Samples, wr: np.ndarray, cands: np.ndarray, settings: Deligh
         pred = xb @ b[:9] + cos[:, c] * b[9]
         rel = np.abs(pred - lum) / np.maximum(np.abs(pred), 1e-3)
         costs[c] = float(np.sum(wt * np.log1p((rel / settings.robust_scale) ** 2)))
-    if not np.isfinite(costs).any():
+    order = np.argsort(costs)
+    order = order[np.isfinite(costs[order])]
+    return cands[order], costs[order] / max(float(np.sum(wt)), 1e-12)
+
+
+def _search_sun(s: _Samples, wr: np.ndarray, cands: np.ndarray, settings: DelightSettings,
+                vis: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """Best sun direction among ``cands`` (C, 3) (see :func:`_ranked_suns`); returns (d, cost) with
+    d = 0 when no candidate gives a positive sun."""
+    ranked, costs = _ranked_suns(s, wr, cands, settings, vis)
+    if not len(ranked):
         return np.zeros(3), np.inf
-    i = int(np.argmin(costs))
-    return cands[i], costs[i] / max(float(np.sum(wt)), 1e-12)
+    return ranked[0], float(costs[0])
+
+
+def _restarts(ranked: np.ndarray, first: np.ndarray, count: int, separation_deg: float) -> list[np.ndarray]:
+    """Up to ``count`` of the ``ranked`` (C, 3) directions, best first, each more than ``separation_deg``
+    from ``first``, from its opposite (the same fit without shadows) and from each other."""
+    out: list[np.ndarray] = []
+    lim = np.cos(np.deg2rad(separation_deg))
+    for d in ranked:
+        if len(out) >= count:
+            break
+        if all(abs(float(d @ o)) < lim for o in [first, *out]):
+            out.append(d)
+    return out
 
 
 def _resolve_sign(s: _Samples, wr: np.ndarray, d: np.ndarray, settings: DelightSettings) -> np.ndarray:

@@ -52,7 +52,9 @@ class DelightSettings:
     ``shadow_map_resolution`` / ``search_shadow_resolution``: the final / search shadow maps.
     ``shininess``: Blinn-Phong exponents tried for the specular lobe.
     ``min_sun_gain``: keep the sun only if the final fit lowers the robust cost of the ambient-only
-    fit by this fraction (soft light is better left to the SH alone).
+    fit by this fraction (soft light is better left to the SH alone). ``sun_restarts``: when it does
+    not, the search starts again from up to this many next-best coarse directions, each more than
+    ``restart_separation_deg`` from the first, its opposite and each other.
 
     Limb darkening (:mod:`engine.texture.delight.limb`):
 
@@ -98,6 +100,8 @@ class DelightSettings:
     irls_iters: int = 4
     robust_scale: float = 0.08
     min_sun_gain: float = 0.15
+    sun_restarts: int = 1
+    restart_separation_deg: float = 35.0
     highlight_ratio: float = 1.3
     shadow_ratio: float = 0.62
     dark_shading: float = 0.12
