@@ -170,6 +170,12 @@ def _normalised(model: HeadModel, sh: np.ndarray, d: np.ndarray, sun_rgb: np.nda
     return light, a0
 
 
+def _keeps_sun(best: tuple[np.ndarray, float, float] | None, cost_sh: float, settings: DelightSettings) -> bool:
+    """Whether the final sun fit ``best`` (coefficients, cost, exponent) lowers the ambient-only fit's
+    robust cost ``cost_sh`` by at least ``settings.min_sun_gain``."""
+    return best is not None and best[1] < cost_sh * (1.0 - settings.min_sun_gain)
+
+
 def _sun_from(p: _Problem, wr: np.ndarray, start: np.ndarray, cost: float, model: HeadModel, vertices: np.ndarray,
               runtime: Runtime, info: dict[str, float]
               ) -> tuple[np.ndarray, tuple[np.ndarray, float, float] | None, ShadowMap | None]:
@@ -205,16 +211,14 @@ def estimate_lighting(samples: _Samples, model: HeadModel, vertices: np.ndarray,
     b_sh, wr, cost_sh = p.irls(p.xb, st.irls_iters, wr0)
     ranked, costs = _coarse_suns(p, wr)
     info = {"cost_sh": cost_sh}
-    best = smap = None
-    d = np.zeros(3)
-    if len(ranked):
-        starts = [ranked[0], *_restarts(ranked, ranked[0], st.sun_restarts, st.restart_separation_deg)]
-        for i, start in enumerate(starts):
-            d, best, smap = _sun_from(p, wr, start, float(costs[0]), model, vertices, runtime, info)
-            if best is not None and best[1] < cost_sh * (1.0 - st.min_sun_gain):
-                info["sun_start"] = float(i)
-                break
-    if best is not None and best[1] < cost_sh * (1.0 - st.min_sun_gain):
+    best = None
+    starts = [0, *_restarts(ranked, st.sun_restarts, st.restart_separation_deg)] if len(ranked) else []
+    for n, i in enumerate(starts):
+        d, best, smap = _sun_from(p, wr, ranked[i], float(costs[i]), model, vertices, runtime, info)
+        if _keeps_sun(best, cost_sh, st):
+            info["sun_start"] = float(n)
+            break
+    if _keeps_sun(best, cost_sh, st):
         b, cost, alpha = best
         sh, sun_rgb, spec_rgb = b[:9], b[9], b[10]
         info.update(cost=cost, sun_used=1.0)

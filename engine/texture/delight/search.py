@@ -89,16 +89,17 @@ def _search_sun(s: _Samples, wr: np.ndarray, cands: np.ndarray, settings: Deligh
     return ranked[0], float(costs[0])
 
 
-def _restarts(ranked: np.ndarray, first: np.ndarray, count: int, separation_deg: float) -> list[np.ndarray]:
-    """Up to ``count`` of the ``ranked`` (C, 3) directions, best first, each more than ``separation_deg``
-    from ``first``, from its opposite (the same fit without shadows) and from each other."""
-    out: list[np.ndarray] = []
+def _restarts(ranked: np.ndarray, count: int, separation_deg: float) -> list[int]:
+    """Indices of up to ``count`` of the ``ranked`` (C, 3) directions after the first, best first, each
+    more than ``separation_deg`` from the first, from its opposite (the same fit without shadows) and
+    from each other."""
+    out: list[int] = []
     lim = np.cos(np.deg2rad(separation_deg))
-    for d in ranked:
+    for i in range(1, len(ranked)):
         if len(out) >= count:
             break
-        if all(abs(float(d @ o)) < lim for o in [first, *out]):
-            out.append(d)
+        if all(abs(float(ranked[i] @ ranked[j])) < lim for j in [0, *out]):
+            out.append(i)
     return out
 
 
