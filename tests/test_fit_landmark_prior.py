@@ -3,16 +3,13 @@ Cycles render of a head it was not fitted on, turned 40 degrees, the corrected p
 true landmarks than MediaPipe's."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from engine.fit import landmark_prior as LP
-
-REPO = Path(__file__).resolve().parents[1]
-BPY = REPO / ".venv-bpy50" / "bin" / "python"
+from tests.cycles import require_cycles
 
 
 def test_shipped_prior_loads_and_round_trips(tmp_path) -> None:
@@ -60,10 +57,7 @@ def test_correction_moves_along_the_head_axes() -> None:
 @pytest.fixture(scope="module")
 def turned_render(tmp_path_factory) -> Path:
     """A head none of the training renders used (a new seed), yawed 40 degrees, rendered small by Cycles."""
-    if os.environ.get("FFHQUV_SKIP_BLENDER_TESTS") == "1":
-        pytest.skip("FFHQUV_SKIP_BLENDER_TESTS=1")
-    if not BPY.is_file():
-        pytest.skip("no .venv-bpy50: run tools/setup.sh --blender")
+    require_cycles()
     from bench.groundtruth.generate import render_scenes
     from bench.groundtruth.heads import HeadSpec
     from bench.groundtruth.scenes import LIGHTINGS, Scene, View

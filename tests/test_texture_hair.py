@@ -3,7 +3,6 @@ and on its bare twin: it finds most of the hair and leaves the bare skin alone. 
 model's contract (its features, its JSON round trip)."""
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,9 +11,8 @@ import numpy as np
 import pytest
 
 from engine.texture import hair as H
+from tests.cycles import require_cycles
 
-REPO = Path(__file__).resolve().parents[1]
-BPY = REPO / ".venv-bpy50" / "bin" / "python"
 SIZE = 512
 """The render's side (px): small, the detector's windows scale with the face."""
 
@@ -45,10 +43,7 @@ def test_structure_tensor_is_coherent_on_parallel_strands_not_on_noise() -> None
 @pytest.fixture(scope="module")
 def renders(tmp_path_factory) -> dict:
     """One training head with hair cards and its bare twin, rendered small by Cycles."""
-    if os.environ.get("FFHQUV_SKIP_BLENDER_TESTS") == "1":
-        pytest.skip("FFHQUV_SKIP_BLENDER_TESTS=1")
-    if not BPY.is_file():
-        pytest.skip("no .venv-bpy50: run tools/setup.sh --blender")
+    require_cycles()
     from bench.groundtruth.generate import render_scenes
     from bench.groundtruth.train_scenes import train_scenes
 

@@ -5,24 +5,18 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bench.groundtruth.report_gt import COLUMNS
-
-REPO = Path(__file__).resolve().parents[2]
-BPY = REPO / ".venv-bpy50" / "bin" / "python"
+from tests.cycles import require_cycles
 
 
 @pytest.fixture(scope="module")
 def subset_doc(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
-    if os.environ.get("FFHQUV_SKIP_BLENDER_TESTS") == "1":
-        pytest.skip("FFHQUV_SKIP_BLENDER_TESTS=1")
-    if not BPY.is_file():
-        pytest.skip("no .venv-bpy50: run tools/setup.sh --blender")
+    require_cycles()
     from bench.bench_groundtruth import run
 
     out = tmp_path_factory.mktemp("gt_out")
