@@ -213,7 +213,8 @@ def test_a_black_and_white_photo_says_its_exposure_is_a_prior() -> None:
 
 def test_lid_shading_falls_back_to_the_photo_when_the_model_has_the_lids_wrong() -> None:
     """The lighting model says the lids are lit (shading 0.6) but their photo colour over the face's mean
-    skin says 0.125: more than 3x apart, the observed shading is used; when they agree, the model's."""
+    skin says 0.125: 4.8x apart, beyond the blend's 4x, the observed shading is used; when they agree,
+    the model's; in between, a geometric blend that moves continuously with the photo's colour."""
     from types import SimpleNamespace
 
     from engine.head.model import load_head_model
@@ -232,5 +233,12 @@ def test_lid_shading_falls_back_to_the_photo_when_the_model_has_the_lids_wrong()
     model_only = sclera_shading(*args)
     fallback = sclera_shading(*args, np.full(3, 0.4))
     np.testing.assert_allclose(fallback / model_only, 0.125 / 0.6, rtol=1e-5)
-    unwrap.color[:] = 0.2  # observed 0.5: within 3x of the model's 0.6
+    unwrap.color[:] = 0.2  # observed 0.5: within 2.5x of the model's 0.6
     np.testing.assert_allclose(sclera_shading(*args, np.full(3, 0.4)), model_only, rtol=1e-6)
+    blended = []
+    for colour in (0.079, 0.08, 0.081):  # observed 0.2: 3x apart, between 2.5x and 4x
+        unwrap.color[:] = colour
+        blended.append(float(sclera_shading(*args, np.full(3, 0.4))[0] / model_only[0]))
+    t = np.log(3.0 / 2.5) / np.log(4.0 / 2.5)
+    assert blended[1] == pytest.approx((0.2 / 0.6) ** t, rel=1e-4)
+    assert blended[2] / blended[0] < 1.1  # continuous: a 2.5 % change of the photo moves it ~7 %, not 3x as a switch did

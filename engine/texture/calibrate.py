@@ -81,7 +81,7 @@ class CalibrationSettings:
     largest exposure change (EV) either cue may apply. ``min_sclera_shading``: an eye whose estimated
     shading is below this (in deep shadow) is not used. ``clipped``: a linear photo value at or
     above this is clipped; an eye with more than ``max_clipped_share`` of its sclera pixels clipped
-    only bounds the exposure from below. ``max_lid_model_ratio``: see :func:`sclera_shading`.
+    only bounds the exposure from below. ``lid_model_ratio``: see :func:`sclera_shading`.
     """
 
     sclera_albedo: tuple[float, float, float] = TemplatePalette().sclera
@@ -103,7 +103,7 @@ class CalibrationSettings:
     min_sclera_shading: float = 0.05
     clipped: float = 0.98
     max_clipped_share: float = 0.25
-    max_lid_model_ratio: float = 3.0
+    lid_model_ratio: tuple[float, float] = (2.5, 4.0)
     enabled: bool = True
 
 
@@ -223,13 +223,14 @@ def sclera_shading(delit, unwrap, model, vertices: np.ndarray, camera_centre: np
     channel (a lash or a crease does not move it).
 
     With ``skin_rgb`` (3,), the de-lit mean face skin, the lids' photo colour over it is what the lids'
-    shading would be if they had the face's mean albedo. When the model's shading is more than
-    :attr:`CalibrationSettings.max_lid_model_ratio` times that, the lighting model has the lids wrong (a
-    cast shadow it put elsewhere: lids that dark against the face are not skin) and the observed shading
-    is used instead. Measured: the hair benchmark's h5 hard-top render, whose lid shading the model put at
-    0.54 against an observed 0.13, 29.6 -> 4.3 ΔE00 on the covered skin; on the ground-truth benchmark it
-    switches 2 of 60 renders, one of them for the worse (h2 hdri-sunrise, tone 3.6 -> 9.0: its far eye's
-    "sclera" was lid pixels, whose too small gain had offset the near eye's too large one)."""
+    shading would be if they had the face's mean albedo. When the model's shading is far above that,
+    the lighting model has the lids wrong (a cast shadow it put elsewhere: lids that dark against the
+    face are not skin) and the observed shading takes over: from the model's alone at
+    :attr:`CalibrationSettings.lid_model_ratio` ``[0]`` times the observed to the observed alone at ``[1]``
+    times, geometrically in between, so that a small change of the photo (its white balance) cannot
+    flip the exposure by the whole ratio. Measured: the hair benchmark's h5 hard-top render, whose lid
+    shading the model put at 0.54 against an observed 0.13, 29.6 -> 4.3 ΔE00 on the covered skin.
+    """
     idx, centre = _eyeball(model, vertices, part)
     view = np.asarray(camera_centre, np.float64) - centre
     view /= max(float(np.linalg.norm(view)), 1e-9)
@@ -242,9 +243,19 @@ def sclera_shading(delit, unwrap, model, vertices: np.ndarray, camera_centre: np
     shade = np.median(delit.shading[near], axis=0).astype(np.float64)
     if skin_rgb is not None:
         seen = np.median(unwrap.color[near], axis=0).astype(np.float64) / np.maximum(skin_rgb, 1e-4)
-        if luminance(shade.astype(np.float32)) > settings.max_lid_model_ratio * luminance(seen.astype(np.float32)):
-            shade = seen
+        shade = _towards_observed(shade, seen, settings.lid_model_ratio)
     return shade * min(ratio, 1.0)
+
+
+def _towards_observed(model: np.ndarray, seen: np.ndarray, ratios: tuple[float, float]) -> np.ndarray:
+    """(3,) ``model`` up to ``ratios[0]`` times the luminance of ``seen``, ``seen`` from ``ratios[1]``
+    times, and their geometric blend in between (log-linear in the ratio)."""
+    r = float(luminance(model.astype(np.float32))) / max(float(luminance(seen.astype(np.float32))), 1e-6)
+    lo, hi = ratios
+    t = float(np.clip(np.log(max(r, 1e-6) / lo) / np.log(hi / lo), 0.0, 1.0))
+    if t <= 0.0:
+        return model
+    return np.exp((1.0 - t) * np.log(np.maximum(model, 1e-6)) + t * np.log(np.maximum(seen, 1e-6)))
 
 
 def eye_centres_px(model, vertices: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray
