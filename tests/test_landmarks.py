@@ -272,3 +272,50 @@ def test_overlay_focus_and_resize(astronaut: tuple[Photo, lm.FaceLandmarks]) -> 
     zoom = 600 / max(box[2] - box[0], box[3] - box[1])
     x, y = np.round((face.points[1] - box[:2] + 0.5) * zoom - 0.5).astype(int)
     assert tuple(out[y, x]) == COLOURS["detected"]
+
+
+# ----------------------------------------------------------------------------- mirror averaging
+
+
+def test_landmark_mirror_table() -> None:
+    """Each landmark's mirror: an involution that swaps the eyes and irises, keeps the lips, the oval and
+    the nose ridge on themselves, and fixes the midline points."""
+    table = lm.landmark_mirror()
+    assert table.shape == (478,) and np.array_equal(table[table], np.arange(478))
+    assert sorted(table[list(lm.LEFT_EYE)]) == sorted(lm.RIGHT_EYE)
+    assert sorted(table[list(lm.LEFT_IRIS)]) == sorted(lm.RIGHT_IRIS)
+    assert table[lm.LEFT_IRIS_CENTRE] == lm.RIGHT_IRIS_CENTRE
+    for loop in (lm.LIPS_INNER, lm.LIPS_OUTER, lm.FACE_OVAL):
+        assert sorted(table[list(loop)]) == sorted(loop)
+    assert all(table[i] == i for i in (1, 4, 6, 152, 10, 13, 14))  # nose tip / ridge, chin, forehead, lips
+
+
+def test_landmark_mirror_table_is_reproduced_by_its_build_script() -> None:
+    """engine/build_landmark_mirror.py measures the shipped table again on the symmetric astronauts."""
+    from engine.build_landmark_mirror import _symmetric_faces, mirror_table
+
+    for img in _symmetric_faces():
+        h, w = img.shape[:2]
+        face = lm.detect_landmarks(Photo(rgb=img, path=Path("s.png"), original_size=(w, h), scale=1.0),
+                                   ensemble=False, mirror=False)
+        assert np.array_equal(mirror_table(face.points), lm.landmark_mirror())
+
+
+def test_detection_is_mirror_equivariant(astronaut: tuple[Photo, lm.FaceLandmarks]) -> None:
+    """With the mirror average, a left/right-mirrored photo gives exactly the mirrored points; without it,
+    FaceMesh alone does not (its errors are not mirror-symmetric)."""
+    from dataclasses import replace
+
+    photo, face = astronaut
+    w = photo.rgb.shape[1]
+    flipped = replace(photo, rgb=np.ascontiguousarray(photo.rgb[:, ::-1]))
+
+    def back(points: np.ndarray) -> np.ndarray:
+        out = points.copy()
+        out[:, 0] = w - 1 - out[:, 0]
+        return out[lm.landmark_mirror()]
+
+    np.testing.assert_allclose(back(lm.detect_landmarks(flipped).points), face.points, atol=1e-6)
+    plain = lm.detect_landmarks(photo, mirror=False).points
+    assert np.abs(back(lm.detect_landmarks(flipped, mirror=False).points) - plain).max() > 0.05
+    assert np.abs(face.points - plain).mean() < 1.5  # the average moves points by a pixel or so, not more
