@@ -554,11 +554,7 @@ def _run_on_crop(
     centre = face[:, :2].mean(axis=0)
     box = _crop_box(rgb.shape, centre, int(max(_MIN_TILE, scale * _size_of(face))))
     x0, y0, x1, y1 = box
-    found = _run_mesh(rgb[y0:y1, x0:x1], x0, y0)
-    dist = [np.linalg.norm(f[:, :2].mean(axis=0) - centre) for f in found]
-    if not found or min(dist) > 0.5 * _size_of(face):
-        return box, None
-    return box, found[int(np.argmin(dist))]
+    return box, _nearest(_run_mesh(rgb[y0:y1, x0:x1], x0, y0), face)
 
 
 def _refine(rgb: np.ndarray, face: np.ndarray) -> np.ndarray:
