@@ -73,9 +73,7 @@ class CalibrationSettings:
     ``skin_ring``: the skin around the eye, within this fraction of the eye opening's height outside
     the lid contour, gives the skin's saturation; ``sclera_saturation``: sclera pixels are less
     saturated than it by at least this much (saturation 1 - min/max). ``sclera_quantiles``: luminance band of the sclera pixels
-    used: above, the catch-lights; below, the lid margin, lashes and the shaded corners the selection still lets in
-    (on 40 training renders, never the benchmark's, the band 0-0.95 left the eye white 0.28 EV too dark on average,
-    0.4-0.95 leaves 0.03 EV; per eye 0.55 -> 0.45 EV rms against the truth, mean skin |ΔL*| 6.7 -> 6.0). ``grey_sclera_quantile``: in a black-and-white photo, the
+    used (drops catch-lights above). ``grey_sclera_quantile``: in a black-and-white photo, the
     brightest candidates above this quantile are the sclera. ``min_sclera_pixels``: fewer usable pixels and the sclera is not used.
     ``skin_l`` / ``skin_hue`` / ``skin_chroma``: the skin region (CIELAB lightness, hue angle in
     degrees, chroma) the mean face colour must lie in. ``prior_l``: the mean skin's lightness when
@@ -94,7 +92,7 @@ class CalibrationSettings:
     iris_margin: float = 1.05
     skin_ring: float = 0.6
     sclera_saturation: float = 0.1
-    sclera_quantiles: tuple[float, float] = (0.4, 0.95)
+    sclera_quantiles: tuple[float, float] = (0.0, 0.95)
     min_sclera_pixels: int = 12
     grey_sclera_quantile: float = 0.7
     skin_l: tuple[float, float] = (25.0, 80.0)
