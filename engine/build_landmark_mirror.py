@@ -19,18 +19,24 @@ import numpy as np
 OUT = Path(__file__).with_name("data") / "landmark_mirror.json"
 
 
+def _plain_points(rgb: np.ndarray) -> np.ndarray:
+    """(478, 2) MediaPipe's points on ``rgb`` (H, W, 3) uint8, one run (no crops, no mirror average: the
+    table is what the mirror average needs)."""
+    from engine.images import Photo
+    from engine.landmarks import detect_landmarks
+
+    h, w = rgb.shape[:2]
+    photo = Photo(rgb=rgb, path=Path("symmetric.png"), original_size=(w, h), scale=1.0)
+    return detect_landmarks(photo, ensemble=False, mirror=False).points
+
+
 def _symmetric_faces() -> list[np.ndarray]:
     """Two (H, W, 3) uint8 RGB images: the astronaut's face with its left / right half mirrored."""
     from skimage import data
 
-    from engine.images import Photo
-    from engine.landmarks import detect_landmarks
-
     rgb = np.ascontiguousarray(data.astronaut())
-    h, w = rgb.shape[:2]
-    face = detect_landmarks(Photo(rgb=rgb, path=Path("astronaut.png"), original_size=(w, h), scale=1.0),
-                            ensemble=False, mirror=False)
-    cx = int(round(face.points[[1, 4, 5, 6, 168, 197, 195], 0].mean()))  # the nose ridge
+    w = rgb.shape[1]
+    cx = int(round(_plain_points(rgb)[[1, 4, 5, 6, 168, 197, 195], 0].mean()))  # the nose ridge
     out = []
     for keep_left in (True, False):
         img = rgb.copy()
@@ -41,6 +47,11 @@ def _symmetric_faces() -> list[np.ndarray]:
             img[:, cx - half:cx] = rgb[:, cx + 1:cx + 1 + half][:, ::-1]
         out.append(img)
     return out
+
+
+def measured_tables() -> list[np.ndarray]:
+    """The table measured on each symmetric face (:func:`_symmetric_faces`)."""
+    return [mirror_table(_plain_points(img)) for img in _symmetric_faces()]
 
 
 def mirror_table(points: np.ndarray) -> np.ndarray:
@@ -62,18 +73,7 @@ def mirror_table(points: np.ndarray) -> np.ndarray:
 
 
 def main() -> None:
-    from pathlib import Path as _P
-
-    from engine.images import Photo
-    from engine.landmarks import detect_landmarks
-
-    tables = []
-    for img in _symmetric_faces():
-        h, w = img.shape[:2]
-        face = detect_landmarks(Photo(rgb=img, path=_P("symmetric.png"), original_size=(w, h), scale=1.0),
-                                ensemble=False, mirror=False)
-        tables.append(mirror_table(face.points))
-    a, b = tables
+    a, b = measured_tables()
     agree = float((a == b).mean())
     if agree < 0.99 or not np.array_equal(a[a], np.arange(len(a))):
         raise SystemExit(f"mirror tables disagree ({agree:.3f} agree) or are not an involution")

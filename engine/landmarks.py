@@ -376,9 +376,9 @@ def detect_landmarks(
     (:func:`landmark_mirror`): FaceMesh's errors are not mirror-symmetric, and half of them cancel. The
     result is mirror-equivariant (a mirrored photo gives the mirrored points). Measured on 189 Cycles
     renders of 21 training heads at yaw -50...+50 degrees: inner-face error against the true points
-    7.50 -> 7.30 % of the inter-ocular distance, and 6.31 -> 5.89 % after the known-error correction
-    (:mod:`engine.fit.landmark_prior`, refitted on mirror-averaged points, leave-one-head-out); about 4
-    more FaceMesh runs.
+    7.50 -> 7.30 % of the inter-ocular distance, and 6.31 -> 5.90 % after the known-error correction
+    (:mod:`engine.fit.landmark_prior`, refitted on mirror-averaged points, leave-one-head-out); about 5
+    more FaceMesh runs (the mirrored photo's whole-image run and its crops).
 
     Raises:
         NoFaceError: no face anywhere.

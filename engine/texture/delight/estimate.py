@@ -211,14 +211,15 @@ def estimate_lighting(samples: _Samples, model: HeadModel, vertices: np.ndarray,
     b_sh, wr, cost_sh = p.irls(p.xb, st.irls_iters, wr0)
     ranked, costs = _coarse_suns(p, wr)
     info = {"cost_sh": cost_sh}
-    best = None
+    best, kept = None, False
     starts = [0, *_restarts(ranked, st.sun_restarts, st.restart_separation_deg)] if len(ranked) else []
     for n, i in enumerate(starts):
         d, best, smap = _sun_from(p, wr, ranked[i], float(costs[i]), model, vertices, runtime, info)
-        if _keeps_sun(best, cost_sh, st):
+        kept = _keeps_sun(best, cost_sh, st)
+        if kept:
             info["sun_start"] = float(n)
             break
-    if _keeps_sun(best, cost_sh, st):
+    if kept:
         b, cost, alpha = best
         sh, sun_rgb, spec_rgb = b[:9], b[9], b[10]
         info.update(cost=cost, sun_used=1.0)
