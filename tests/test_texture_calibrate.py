@@ -142,6 +142,24 @@ def test_a_white_balance_that_clips_the_blue_is_still_undone(astronaut_fit, astr
     assert float(np.linalg.norm(lab - ref)) < 4.0, lab - ref
 
 
+def test_an_over_exposed_photo_gives_the_same_albedo(astronaut_fit, astronaut_rgb) -> None:
+    """One stop brighter: the red of 60 % of the face skin and every channel of the brightest 9 % clip.
+    The de-lit albedo stays in the photo's exposure (above 1) until the eye whites' gain divides it,
+    and the clipped red follows the brighter skin's lower saturation (engine/texture/unclip.py), so the
+    albedo texel by texel stays close to the original's (mean ΔE00 8.5 before either, 3.1 after)."""
+    from bench.groundtruth.metrics import delta_e00, linear_to_lab
+
+    photo = np.asarray(srgb_to_linear(astronaut_rgb.astype(np.float32) / 255.0), np.float32)
+    base = _texture(astronaut_fit, photo)
+    out = _texture(astronaut_fit, np.clip(photo * 2.0, 0.0, 1.0))
+    assert out.metrics["calibration_source_sclera"] == 1.0
+    face = (base.confidence > 128) & (out.confidence > 128)
+    assert face.sum() > 1500
+    lin = [np.asarray(srgb_to_linear(r.albedo_srgb[face].astype(np.float32) / 255.0)) for r in (base, out)]
+    de = delta_e00(linear_to_lab(lin[1]), linear_to_lab(lin[0]))
+    assert float(de.mean()) < 4.0, float(de.mean())
+
+
 def test_settings_can_turn_it_off() -> None:
     off = replace(SETTINGS, enabled=False)
     cal = calibrate_gain(np.array([0.1, 0.1, 0.1]), [], off)
@@ -161,6 +179,24 @@ def test_an_over_exposed_sclera_only_bounds_the_exposure_from_below() -> None:
     floor = float(luminance((1.0 / np.asarray(SETTINGS.sclera_albedo)).astype(np.float32)))
     assert float(luminance(prior_only.gain.astype(np.float32))) < floor
     assert float(luminance(cal.gain.astype(np.float32))) == pytest.approx(floor, rel=1e-4)
+
+
+def test_eyes_that_contradict_each_other_leave_the_exposure_to_the_skin_prior() -> None:
+    """A hard side light the shading estimate missed (benchmark h4, 45° yaw): the lit eye white is clipped
+    and bounds the gain from below at ~3 EV above what the shadowed eye measures. Neither can be right,
+    so neither is used; eyes that agree within 2 EV still set the gain."""
+    from engine.texture.calibrate import calibration_warnings
+
+    skin = np.array([0.11, 0.06, 0.05])
+    lit = ScleraSample(np.array([0.89, 0.88, 0.87]), np.full(3, 0.75), 13, clipped=0.7)
+    shadowed = ScleraSample(np.array([0.093, 0.082, 0.076]), np.full(3, 0.75), 43)
+    cal = calibrate_gain(skin, [lit, shadowed])
+    assert cal.source.startswith("skin+disagree") and cal.info["eye_disagreement_ev"] > 2.0
+    np.testing.assert_allclose(cal.gain, calibrate_gain(skin, []).gain)
+    assert any("disagree" in w for w in calibration_warnings(cal))
+    near = ScleraSample(shadowed.colour * 3.0, shadowed.shading, 43)  # 1.6 EV apart: both used
+    agree = calibrate_gain(skin, [near, shadowed])
+    assert agree.source.startswith("sclera") and "eye_disagreement_ev" not in agree.info
 
 
 def test_a_black_and_white_photo_gets_a_neutral_gain() -> None:

@@ -381,7 +381,9 @@ def _light(f: _Frame, model: HeadModel, settings: TextureSettings, runtime: Runt
     clock.lap("unwrap")
     report("texture", 0.2, "estimating the lighting and de-lighting")
     delit = delight(unwrap, model, f.verts, mirror_index=mirror.index, settings=settings.delight, runtime=runtime)
-    occluders = find_occluders(delit.albedo, delit.confidence, unwrap, model, f.photo, f.lms, settings.correct)
+    # The occluder cues read the albedo on [0, 1] (the de-lit one is still in the photo's exposure).
+    occluders = find_occluders(np.minimum(delit.albedo, 1.0), delit.confidence, unwrap, model, f.photo, f.lms,
+                               settings.correct)
     not_skin = occluders.union()
     face = _regions(unwrap, model, ("face",)) & (delit.confidence > 0.05)
     if (occluders.hair & face).sum() > settings.correct.relight_hair_share * max(int(face.sum()), 1):

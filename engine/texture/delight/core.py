@@ -30,7 +30,8 @@ __all__ = ["Delit", "delight"]
 class Delit:
     """De-lit texture (grids ``(N, N, ...)`` float32, row 0 = top).
 
-    ``albedo`` (N, N, 3) linear RGB (0 where unseen); ``confidence`` (N, N) in [0, 1] (the unwrap
+    ``albedo`` (N, N, 3) linear RGB (0 where unseen) in the photo's exposure: above 1 where an
+    over-exposed photo's skin is (up to ``DelightSettings.albedo_ceiling``) until the calibration's gain; ``confidence`` (N, N) in [0, 1] (the unwrap
     weight times how well lit and how well explained the texel is, after repair); ``shading`` and
     ``specular`` (N, N, 3) the model's prediction; ``sun_visibility`` (N, N) cast-shadow term;
     ``outliers`` (N, N) bool texels that were repaired; ``lighting`` the estimated lighting;
@@ -126,7 +127,7 @@ def delight(unwrap: Unwrap, model: HeadModel, vertices: np.ndarray, mirror_index
     light = pred.light
     if settings.limb:
         info["limb"] = light.limb
-    albedo = np.clip(pred.grid(pred.albedo), 0.0, 1.0)
+    albedo = np.clip(pred.grid(pred.albedo), 0.0, settings.albedo_ceiling)
     shading = pred.grid(pred.shade)
     specular = pred.grid(pred.spec)
     sunvis = pred.grid(pred.vis.astype(np.float32), fill=1.0)

@@ -83,6 +83,9 @@ class DelightSettings:
     feed a repair; ``mirror_confidence``: confidence above which the mirror texel is trusted;
     ``mirror_clean_ratio``: a shadow needs a mirror texel at least this bright relative to its own
     local albedo.
+    ``albedo_ceiling``: the de-lit albedo is in the photo's exposure until the calibration's gain
+    divides it (an over-exposed photo's skin legitimately comes out above 1); it is kept up to this,
+    and clipped to [0, 1] only after the gain (:func:`engine.texture.calibrate.apply_gain`).
     ``max_albedo_ratio``: in deep shade (below ``max_albedo_shade`` of the bright skin shading),
     albedo luminance above this multiple of the typical skin's is an outlier (an under-predicted
     shadow divided out).
@@ -108,6 +111,7 @@ class DelightSettings:
     deep_shade: float = 0.15
     deep_shade_confidence: float = 0.3
     max_albedo_ratio: float = 1.6
+    albedo_ceiling: float = 4.0
     terminator_band: float = 0.2
     terminator_confidence: float = 0.35
     shadow_map_resolution: int = 512
