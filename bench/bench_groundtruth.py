@@ -104,7 +104,9 @@ def _run_all(folders: list[Path], out_dir: Path, log) -> tuple[list[dict], dict]
         seen = seen_face_skin(lay, scene, truth_verts)
         row = {"id": scene["id"], "head": scene["head"]["name"], "view": scene["view"]["name"],
                "lighting": scene["lighting"]["name"], "klass": scene["lighting"]["klass"],
-               "warnings": out.warnings, **score_render(out, truth, truth_verts, scene, lay, parts, seen)}
+               "warnings": out.warnings, **score_render(out, truth, truth_verts, scene, lay, parts, seen),
+               "engine_calibration": {k: v for k, v in out.engine_metrics.items()
+                                      if k.startswith(("calibration_", "delight_"))}}
         rows.append(row)
         head = per_head.setdefault(scene["head"]["name"], {"albedos": {}, "seen": None, "runs": []})
         head["albedos"][scene["lighting"]["name"]] = out.albedo

@@ -82,6 +82,10 @@ class CalibrationSettings:
     shading is below this (in deep shadow) is not used. ``clipped``: a linear photo value at or
     above this is clipped; an eye with more than ``max_clipped_share`` of its sclera pixels clipped
     only bounds the exposure from below. ``lid_model_ratio``: see :func:`sclera_shading`.
+    ``max_eye_disagreement_ev``: two eyes whose gains (or one eye's gain and the other's clipped lower
+    bound) lie further apart than this (EV) contradict each other: the shading estimate missed a
+    shadow or a key light on one of them, so neither is used and the skin prior sets the exposure.
+    One eye's gain scatters by about 0.5 EV rms against the truth; 2 EV is four times that.
     """
 
     sclera_albedo: tuple[float, float, float] = TemplatePalette().sclera
@@ -104,14 +108,15 @@ class CalibrationSettings:
     clipped: float = 0.98
     max_clipped_share: float = 0.25
     lid_model_ratio: tuple[float, float] = (2.5, 4.0)
+    max_eye_disagreement_ev: float = 2.0
     enabled: bool = True
 
 
 @dataclass(frozen=True)
 class Calibration:
     """``gain`` (3,): the per-channel factor the de-lit albedo is divided by (``k`` above);
-    ``source``: ``sclera`` or ``skin`` (the prior, no usable eye), with ``+clipped`` when an
-    over-exposed eye raised it and ``+skin`` when the skin region moved it back, or ``none``; ``info``: figures for ``params.json``."""
+    ``source``: ``sclera`` or ``skin`` (the prior, no usable eye; ``skin+disagree`` when the eyes
+    contradicted each other), with ``+clipped`` when an over-exposed eye raised it and ``+skin`` when the skin region moved it back, or ``none``; ``info``: figures for ``params.json``."""
 
     gain: np.ndarray
     source: str
@@ -340,6 +345,21 @@ def _sclera_gain(eyes: list[ScleraSample], settings: CalibrationSettings) -> np.
     return np.exp(np.sum(np.asarray(logs) * w[:, None], axis=0))
 
 
+def _eye_disagreement_ev(eyes: list[ScleraSample], settings: CalibrationSettings) -> float:
+    """How far apart (EV, luminance) the eyes' exposure evidence lies: the spread of the usable eyes'
+    gains, or a clipped eye's lower bound above the lowest usable eye's gain (0 with fewer than two)."""
+    usable = [e for e in eyes if _usable(e, settings)]
+    lum = [np.log2(max(float(luminance(_eye_gain(e, settings).astype(np.float32))), 1e-9)) for e in usable]
+    measured = [v for v, e in zip(lum, usable) if e.clipped <= settings.max_clipped_share]
+    bounds = [v for v, e in zip(lum, usable) if e.clipped > settings.max_clipped_share]
+    if not measured:
+        return 0.0
+    spread = max(measured) - min(measured)
+    if bounds:
+        spread = max(spread, max(bounds) - min(measured))
+    return float(spread)
+
+
 def _clipped_bound(eyes: list[ScleraSample], settings: CalibrationSettings) -> float:
     """Lowest luminance the gain can have: an over-exposed sclera is at least as bright as its
     clipped pixels say (0 when no eye is clipped)."""
@@ -356,21 +376,28 @@ def calibrate_gain(skin_rgb: np.ndarray, eyes: list[ScleraSample],
     info: dict[str, float] = {}
     if not settings.enabled:
         return Calibration(np.ones(3), "none", info)
-    k = _sclera_gain(eyes, settings)
+    spread = _eye_disagreement_ev(eyes, settings)
+    contradict = spread > settings.max_eye_disagreement_ev
+    if contradict:
+        eyes_used: list[ScleraSample] = []
+        info["eye_disagreement_ev"] = spread
+    else:
+        eyes_used = eyes
+    k = _sclera_gain(eyes_used, settings)
     if k is not None:
         source = "sclera"
         info.update({f"sclera_gain_{c}": float(k[i]) for i, c in enumerate("rgb")})
     else:
         k = 1.0 / skin_locus_gain(skin_rgb, settings, prior=True)
-        source = "skin"
-    floor = _clipped_bound(eyes, settings)
+        source = "skin+disagree" if contradict else "skin"
+    floor = _clipped_bound(eyes_used, settings)
     lum_k = float(luminance(k.astype(np.float32)))
     if lum_k < floor:
         k = k * floor / max(lum_k, 1e-9)
         source += "+clipped"
     bounded = 1.0 / skin_locus_gain(skin_rgb / k, settings) * k
     if not np.allclose(bounded, k, rtol=1e-3):
-        source += "+skin" if source != "skin" else ""
+        source += "+skin" if not source.startswith("skin") else ""
     k = _limit(bounded, settings)
     if grey:
         k = np.full(3, float(luminance(k.astype(np.float32))))
@@ -393,6 +420,10 @@ def calibration_warnings(cal: Calibration) -> list[str]:
     if cal.source.startswith("grey"):
         out.append("a black-and-white photo: the skin's brightness comes from a typical-skin prior (its grey "
                    "levels depend on how it was converted from colour), not from the photo")
+    elif cal.source.startswith("skin+disagree"):
+        out.append("the two eye whites disagree about the light (one is probably in a shadow or a highlight the "
+                   "lighting estimate missed): the skin tone and brightness come from a typical-skin prior, not "
+                   "from the photo (check them against the person)")
     elif cal.source.startswith("skin"):
         out.append("no eye white was visible to measure the light: the skin tone and brightness come from a "
                    "typical-skin prior, not from the photo (check them against the person)")
