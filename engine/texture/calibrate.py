@@ -141,7 +141,8 @@ def eye_sclera_mask(photo: np.ndarray, lm: np.ndarray, lid: tuple[int, ...], cen
     Candidates lie inside the lid contour and outside the iris; of those, the sclera is what is
     clearly less saturated than the skin around the eye (whatever the light's colour, skin stays
     more saturated than the eye white) and brighter than the candidates' median (lashes, lid
-    shadow and the iris's rim are darker). ``balance`` (3,): a provisional white balance the
+    shadow and the iris's rim are darker), or clipped white in every channel (an over-exposed eye white,
+    which then bounds the exposure from below). ``balance`` (3,): a provisional white balance the
     saturations are compared under (see :func:`provisional_balance`); the pixels stay the photo's."""
     h, w = photo.shape[:2]
     poly = lm[list(lid)]
@@ -165,7 +166,8 @@ def eye_sclera_mask(photo: np.ndarray, lm: np.ndarray, lid: tuple[int, ...], cen
     balanced = crop if balance is None else crop * np.asarray(balance, np.float32)
     s_skin = float(np.median(saturation(balanced[around])))
     lum = luminance(crop)
-    mask = cand & (lum > np.median(lum[cand]))
+    white = crop.min(-1) >= settings.clipped  # an over-exposed eye white: its median is the white point
+    mask = cand & ((lum > np.median(lum[cand])) | white)
     if s_skin > settings.sclera_saturation:  # a colour photo: the eye white is the unsaturated part
         mask &= saturation(balanced) < s_skin - settings.sclera_saturation
     else:  # black and white: only brightness tells
