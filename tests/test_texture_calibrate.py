@@ -179,6 +179,10 @@ def test_an_over_exposed_sclera_only_bounds_the_exposure_from_below() -> None:
     floor = float(luminance((1.0 / np.asarray(SETTINGS.sclera_albedo)).astype(np.float32)))
     assert float(luminance(prior_only.gain.astype(np.float32))) < floor
     assert float(luminance(cal.gain.astype(np.float32))) == pytest.approx(floor, rel=1e-4)
+    from engine.texture.calibrate import calibration_warnings
+
+    said = calibration_warnings(cal)
+    assert len(said) == 1 and "over-exposed" in said[0] and "no eye white" not in said[0]
 
 
 def test_eyes_that_contradict_each_other_leave_the_exposure_to_the_skin_prior() -> None:

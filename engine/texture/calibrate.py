@@ -393,6 +393,7 @@ def calibrate_gain(skin_rgb: np.ndarray, eyes: list[ScleraSample],
         k = 1.0 / skin_locus_gain(skin_rgb, settings, prior=True)
         source = "skin+disagree" if contradict else "skin"
     floor = _clipped_bound(eyes_used, settings)
+    info["clipped_eyes"] = float(sum(e.clipped > settings.max_clipped_share for e in eyes_used))
     lum_k = float(luminance(k.astype(np.float32)))
     if lum_k < floor:
         k = k * floor / max(lum_k, 1e-9)
@@ -426,6 +427,11 @@ def calibration_warnings(cal: Calibration) -> list[str]:
         out.append("the two eye whites disagree about the light (one is probably in a shadow or a highlight the "
                    "lighting estimate missed): the skin tone and brightness come from a typical-skin prior, not "
                    "from the photo (check them against the person)")
+    elif cal.source.startswith("skin") and cal.info.get("clipped_eyes", 0.0) > 0:
+        out.append("the eye whites are over-exposed (clipped), so they only bound the skin's brightness: the skin "
+                   "tone comes from a typical-skin prior within that bound, not from the photo (check it against "
+                   "the person)")
+        return out
     elif cal.source.startswith("skin"):
         out.append("no eye white was visible to measure the light: the skin tone and brightness come from a "
                    "typical-skin prior, not from the photo (check them against the person)")
