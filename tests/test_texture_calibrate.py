@@ -238,7 +238,7 @@ def test_the_astronauts_sclera_is_found_under_a_strong_blue_cast() -> None:
     found = [px for _, px in sclera_pixels(photo, face.points, SETTINGS, balance)]
     assert all(len(px) >= SETTINGS.min_sclera_pixels for px in found)
     for px in found:
-        colour = sclera_colour(px, SETTINGS) / cast  # the cast removed: a near-neutral, bright eye white
+        colour = sclera_colour(px, SETTINGS, balance) / cast  # the cast removed: a near-neutral, bright eye white
         lab = _lab(colour / 0.6)
         assert np.hypot(lab[1], lab[2]) < 12.0 and lab[0] > 60.0
 

@@ -73,7 +73,9 @@ class CalibrationSettings:
     ``skin_ring``: the skin around the eye, within this fraction of the eye opening's height outside
     the lid contour, gives the skin's saturation; ``sclera_saturation``: sclera pixels are less
     saturated than it by at least this much (saturation 1 - min/max). ``sclera_quantiles``: luminance band of the sclera pixels
-    used (drops catch-lights above). ``grey_sclera_quantile``: in a black-and-white photo, the
+    used (drops catch-lights above); ``sclera_chroma_quantile``: the eye white's chromaticity is the
+    mean of the pixels at or below this quantile of their saturation (see :func:`sclera_colour`).
+    ``grey_sclera_quantile``: in a black-and-white photo, the
     brightest candidates above this quantile are the sclera. ``min_sclera_pixels``: fewer usable pixels and the sclera is not used.
     ``skin_l`` / ``skin_hue`` / ``skin_chroma``: the skin region (CIELAB lightness, hue angle in
     degrees, chroma) the mean face colour must lie in. ``prior_l``: the mean skin's lightness when
@@ -97,6 +99,7 @@ class CalibrationSettings:
     skin_ring: float = 0.6
     sclera_saturation: float = 0.1
     sclera_quantiles: tuple[float, float] = (0.0, 0.95)
+    sclera_chroma_quantile: float = 0.5
     min_sclera_pixels: int = 12
     grey_sclera_quantile: float = 0.7
     skin_l: tuple[float, float] = (25.0, 80.0)
@@ -185,8 +188,13 @@ def sclera_pixels(photo: np.ndarray, landmarks: np.ndarray, settings: Calibratio
             for lid, c, ring in ((LEFT_EYE, LEFT_IRIS_CENTRE, LEFT_IRIS), (RIGHT_EYE, RIGHT_IRIS_CENTRE, RIGHT_IRIS))]
 
 
-def sclera_colour(px: np.ndarray, settings: CalibrationSettings) -> np.ndarray | None:
-    """Mean linear colour (3,) of the sclera pixels in the luminance band, None when too few."""
+def sclera_colour(px: np.ndarray, settings: CalibrationSettings, balance: np.ndarray | None = None
+                  ) -> np.ndarray | None:
+    """Linear colour (3,) of the sclera pixels in the luminance band, None when too few: their mean
+    luminance, with the chromaticity of the band's less saturated pixels (at or below the
+    ``sclera_chroma_quantile`` of their saturation). The more saturated ones are where the lids, lashes,
+    vessels and the skin's bounce light redden the eye white. ``balance`` (3,): the provisional white
+    balance the saturations are compared under (see :func:`eye_sclera_mask`); the colour stays the photo's."""
     if len(px) < settings.min_sclera_pixels:
         return None
     lum = luminance(px)
@@ -194,7 +202,10 @@ def sclera_colour(px: np.ndarray, settings: CalibrationSettings) -> np.ndarray |
     band = px[(lum >= lo) & (lum <= hi)]
     if len(band) < settings.min_sclera_pixels // 2 or float(luminance(band.mean(0))) <= 1e-4:
         return None
-    return band.mean(0).astype(np.float64)
+    sat = saturation((band if balance is None else band * np.asarray(balance)).astype(np.float32), 1e-4)
+    pale = band[sat <= np.quantile(sat, settings.sclera_chroma_quantile)].mean(0).astype(np.float64)
+    mean = band.mean(0).astype(np.float64)
+    return pale * float(luminance(mean.astype(np.float32))) / max(float(luminance(pale.astype(np.float32))), 1e-6)
 
 
 def _eyeball(model, vertices: np.ndarray, part: str) -> tuple[np.ndarray, np.ndarray]:

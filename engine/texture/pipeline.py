@@ -499,7 +499,7 @@ def _sclera_samples(photo: np.ndarray, lms: np.ndarray, delit, unwrap, model: He
     out = []
     for iris, px in sclera_pixels(photo, lms, settings, balance):
         px, lost = reconstruct_clipped_set(px, UnclipSettings(clipped=settings.clipped))
-        colour = sclera_colour(px, settings)
+        colour = sclera_colour(px, settings, balance)
         if colour is None:
             continue
         part = min(centres, key=lambda p: float(np.linalg.norm(centres[p] - iris)))
