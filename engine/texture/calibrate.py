@@ -192,7 +192,8 @@ def sclera_colour(px: np.ndarray, settings: CalibrationSettings, balance: np.nda
                   ) -> np.ndarray | None:
     """Linear colour (3,) of the sclera pixels in the luminance band, None when too few: their mean
     luminance, with the chromaticity of the band's less saturated pixels (at or below the
-    ``sclera_chroma_quantile`` of their saturation). The more saturated ones are where the lids, lashes,
+    ``sclera_chroma_quantile`` of their saturation; of the pixels with no clipped channel, when there are
+    enough). The more saturated ones are where the lids, lashes,
     vessels and the skin's bounce light redden the eye white. ``balance`` (3,): the provisional white
     balance the saturations are compared under (see :func:`eye_sclera_mask`); the colour stays the photo's."""
     if len(px) < settings.min_sclera_pixels:
@@ -202,8 +203,10 @@ def sclera_colour(px: np.ndarray, settings: CalibrationSettings, balance: np.nda
     band = px[(lum >= lo) & (lum <= hi)]
     if len(band) < settings.min_sclera_pixels // 2 or float(luminance(band.mean(0))) <= 1e-4:
         return None
-    sat = saturation((band if balance is None else band * np.asarray(balance)).astype(np.float32), 1e-4)
-    pale = band[sat <= np.quantile(sat, settings.sclera_chroma_quantile)].mean(0).astype(np.float64)
+    whole = band[(band < settings.clipped).all(-1)]  # a rebuilt channel carries the set's mean chromaticity
+    whole = whole if len(whole) >= settings.min_sclera_pixels // 2 else band
+    sat = saturation((whole if balance is None else whole * np.asarray(balance)).astype(np.float32), 1e-4)
+    pale = whole[sat <= np.quantile(sat, settings.sclera_chroma_quantile)].mean(0).astype(np.float64)
     mean = band.mean(0).astype(np.float64)
     return pale * float(luminance(mean.astype(np.float32))) / max(float(luminance(pale.astype(np.float32))), 1e-6)
 
