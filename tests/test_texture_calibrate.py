@@ -243,6 +243,26 @@ def test_the_astronauts_sclera_is_found_under_a_strong_blue_cast() -> None:
         assert np.hypot(lab[1], lab[2]) < 12.0 and lab[0] > 60.0
 
 
+def test_the_sclera_keeps_off_the_lid_line(astronaut_rgb) -> None:
+    """Pixels on the lid contour mix the eye white with lashes and lid skin (darker for darker skin):
+    the astronaut's sclera pixels all lie at least a pixel inside the lid polygon."""
+    import cv2
+
+    from engine.images import load_photo
+    from engine.landmarks import LEFT_EYE, LEFT_IRIS, LEFT_IRIS_CENTRE, detect_landmarks
+    from engine.texture.calibrate import eye_sclera_mask
+    from tests.photos import photo_path
+
+    loaded = load_photo(photo_path("astronaut"))
+    lm = detect_landmarks(loaded).points
+    photo = np.asarray(srgb_to_linear(loaded.rgb.astype(np.float32) / 255.0), np.float32)
+    (y0, x0), mask = eye_sclera_mask(photo, lm, LEFT_EYE, LEFT_IRIS_CENTRE, LEFT_IRIS, SETTINGS)
+    assert mask.sum() >= SETTINGS.min_sclera_pixels
+    inside = np.zeros(mask.shape, np.uint8)
+    cv2.fillPoly(inside, [np.round((lm[list(LEFT_EYE)] - [x0, y0]) * 4).astype(np.int32)], 1, shift=2)
+    assert not (mask & ~(cv2.erode(inside, np.ones((3, 3), np.uint8)) > 0)).any()
+
+
 def test_a_black_and_white_photo_says_its_exposure_is_a_prior() -> None:
     from engine.texture.calibrate import calibration_warnings
 

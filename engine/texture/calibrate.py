@@ -142,7 +142,8 @@ def eye_sclera_mask(photo: np.ndarray, lm: np.ndarray, lid: tuple[int, ...], cen
     """((row, col) of the crop's corner, (h, w) bool mask) of one eye's visible sclera, or None.
 
     Candidates lie inside the lid contour and outside the iris; of those, the sclera is what is
-    clearly less saturated than the skin around the eye (whatever the light's colour, skin stays
+    at least a pixel inside the lid contour (pixels on it mix in lashes and lid skin, darker for
+    darker skin), clearly less saturated than the skin around the eye (whatever the light's colour, skin stays
     more saturated than the eye white) and brighter than the candidates' median (lashes, lid
     shadow and the iris's rim are darker), or clipped white in every channel (an over-exposed eye white,
     which then bounds the exposure from below). ``balance`` (3,): a provisional white balance the
@@ -171,6 +172,9 @@ def eye_sclera_mask(photo: np.ndarray, lm: np.ndarray, lid: tuple[int, ...], cen
     lum = luminance(crop)
     white = crop.min(-1) >= settings.clipped  # an over-exposed eye white: its median is the white point
     mask = cand & ((lum > np.median(lum[cand])) | white)
+    inner = cv2.erode(inside, np.ones((3, 3), np.uint8)) > 0  # off the lid line: no lash or lid in the pixel
+    if (mask & inner).sum() >= settings.min_sclera_pixels:
+        mask &= inner
     if s_skin > settings.sclera_saturation:  # a colour photo: the eye white is the unsaturated part
         mask &= saturation(balanced) < s_skin - settings.sclera_saturation
     else:  # black and white: only brightness tells
