@@ -205,13 +205,13 @@ def sclera_colour(px: np.ndarray, settings: CalibrationSettings, balance: np.nda
     lum = luminance(px)
     lo, hi = np.quantile(lum, settings.sclera_quantiles)
     band = px[(lum >= lo) & (lum <= hi)]
-    if len(band) < settings.min_sclera_pixels // 2 or float(luminance(band.mean(0))) <= 1e-4:
+    mean = band.mean(0).astype(np.float64) if len(band) else np.zeros(3)
+    if len(band) < settings.min_sclera_pixels // 2 or float(luminance(mean.astype(np.float32))) <= 1e-4:
         return None
     whole = band[(band < settings.clipped).all(-1)]  # a rebuilt channel carries the set's mean chromaticity
     whole = whole if len(whole) >= settings.min_sclera_pixels // 2 else band
     sat = saturation((whole if balance is None else whole * np.asarray(balance)).astype(np.float32), 1e-4)
     pale = whole[sat <= np.quantile(sat, settings.sclera_chroma_quantile)].mean(0).astype(np.float64)
-    mean = band.mean(0).astype(np.float64)
     return pale * float(luminance(mean.astype(np.float32))) / max(float(luminance(pale.astype(np.float32))), 1e-6)
 
 
@@ -350,12 +350,21 @@ def _usable(e: ScleraSample, settings: CalibrationSettings) -> bool:
     return float(luminance(e.shading.astype(np.float32))) > settings.min_sclera_shading
 
 
+def _only_bounds(e: ScleraSample, settings: CalibrationSettings) -> bool:
+    """Too much of the eye white is clipped: it only bounds the gain from below."""
+    return e.clipped > settings.max_clipped_share
+
+
+def _gain_luminance(e: ScleraSample, settings: CalibrationSettings) -> float:
+    return float(luminance(_eye_gain(e, settings).astype(np.float32)))
+
+
 def _sclera_gain(eyes: list[ScleraSample], settings: CalibrationSettings) -> np.ndarray | None:
     """Per-channel gain from the well-exposed eyes: each eye's colour / shading / sclera albedo,
     averaged in log space with weights pixels x shading luminance (an eye in the shade says less)."""
     logs, weights = [], []
     for e in eyes:
-        if not _usable(e, settings) or e.clipped > settings.max_clipped_share:
+        if not _usable(e, settings) or _only_bounds(e, settings):
             continue
         logs.append(np.log(np.maximum(_eye_gain(e, settings), 1e-6)))
         weights.append(e.pixels * float(luminance(e.shading.astype(np.float32))))
@@ -369,9 +378,9 @@ def _eye_disagreement_ev(eyes: list[ScleraSample], settings: CalibrationSettings
     """How far apart (EV, luminance) the eyes' exposure evidence lies: the spread of the usable eyes'
     gains, or a clipped eye's lower bound above the lowest usable eye's gain (0 with fewer than two)."""
     usable = [e for e in eyes if _usable(e, settings)]
-    lum = [np.log2(max(float(luminance(_eye_gain(e, settings).astype(np.float32))), 1e-9)) for e in usable]
-    measured = [v for v, e in zip(lum, usable) if e.clipped <= settings.max_clipped_share]
-    bounds = [v for v, e in zip(lum, usable) if e.clipped > settings.max_clipped_share]
+    lum = [np.log2(max(_gain_luminance(e, settings), 1e-9)) for e in usable]
+    measured = [v for v, e in zip(lum, usable) if not _only_bounds(e, settings)]
+    bounds = [v for v, e in zip(lum, usable) if _only_bounds(e, settings)]
     if not measured:
         return 0.0
     spread = max(measured) - min(measured)
@@ -383,8 +392,7 @@ def _eye_disagreement_ev(eyes: list[ScleraSample], settings: CalibrationSettings
 def _clipped_bound(eyes: list[ScleraSample], settings: CalibrationSettings) -> float:
     """Lowest luminance the gain can have: an over-exposed sclera is at least as bright as its
     clipped pixels say (0 when no eye is clipped)."""
-    bounds = [float(luminance(_eye_gain(e, settings).astype(np.float32))) for e in eyes
-              if _usable(e, settings) and e.clipped > settings.max_clipped_share]
+    bounds = [_gain_luminance(e, settings) for e in eyes if _usable(e, settings) and _only_bounds(e, settings)]
     return max(bounds, default=0.0)
 
 
@@ -398,11 +406,9 @@ def calibrate_gain(skin_rgb: np.ndarray, eyes: list[ScleraSample],
         return Calibration(np.ones(3), "none", info)
     spread = _eye_disagreement_ev(eyes, settings)
     contradict = spread > settings.max_eye_disagreement_ev
+    eyes_used = [] if contradict else eyes
     if contradict:
-        eyes_used: list[ScleraSample] = []
         info["eye_disagreement_ev"] = spread
-    else:
-        eyes_used = eyes
     k = _sclera_gain(eyes_used, settings)
     if k is not None:
         source = "sclera"
@@ -411,7 +417,7 @@ def calibrate_gain(skin_rgb: np.ndarray, eyes: list[ScleraSample],
         k = 1.0 / skin_locus_gain(skin_rgb, settings, prior=True)
         source = "skin+disagree" if contradict else "skin"
     floor = _clipped_bound(eyes_used, settings)
-    info["clipped_eyes"] = float(sum(e.clipped > settings.max_clipped_share for e in eyes_used))
+    info["clipped_eyes"] = float(sum(_only_bounds(e, settings) for e in eyes_used))
     lum_k = float(luminance(k.astype(np.float32)))
     if lum_k < floor:
         k = k * floor / max(lum_k, 1e-9)
