@@ -272,6 +272,18 @@ def mean_colour_delta_e(pred_linear: np.ndarray, truth_linear: np.ndarray, mask:
     return float(delta_e00(lab_p, lab_t))
 
 
+def mean_colour_split(pred_linear: np.ndarray, truth_linear: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
+    """The skin-tone error split into exposure and colour: (log2 of the predicted mean colour's
+    luminance over the truth's, in EV; ΔE00 between the mean colours once the predicted one is scaled to
+    the truth's luminance). Means over ``mask`` ``[N, N]`` in linear RGB, as :func:`mean_colour_delta_e`."""
+    p, t, m = _texture_pair(pred_linear, truth_linear, mask)
+    mp, mt = p[m].mean(axis=0).astype(np.float64), t[m].mean(axis=0).astype(np.float64)
+    w = np.array([0.2126, 0.7152, 0.0722])
+    ratio = float(mp @ w) / max(float(mt @ w), 1e-9)
+    colour = float(delta_e00(linear_to_lab(mp / max(ratio, 1e-9)), linear_to_lab(mt)))
+    return float(np.log2(max(ratio, 1e-9))), colour
+
+
 def pairwise_delta_e(albedos: Mapping[str, np.ndarray], mask: np.ndarray) -> dict[tuple[str, str], float]:
     """Mean per-texel CIEDE2000 for every unordered pair of linear ``[N, N, 3]`` albedos over ``mask``.
 

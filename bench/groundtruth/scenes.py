@@ -83,14 +83,16 @@ def _sun(direction, rgb, strength, angle=1.0) -> dict:
     return {"type": "SUN", "direction": _unit(direction), "rgb": list(rgb), "strength": strength, "angle_deg": angle}
 
 
-def _hard(name: str, direction: tuple[float, float, float]) -> Lighting:
+def hard(name: str, direction: tuple[float, float, float]) -> Lighting:
+    """A sun of the given direction (towards the light, head space) with 4 % ambient."""
     key = 4.0
     ambient = 0.04 * key / np.pi  # uniform radiance: irradiance pi * L = 4 % of the key's
     return Lighting(name, "hard", {"kind": "lights", "ambient_rgb": [ambient] * 3,
                                    "lights": [_sun(direction, (1.0, 1.0, 1.0), key, 1.0)]})
 
 
-def _coloured(name: str, rgb: tuple[float, float, float], direction) -> Lighting:
+def tinted_key(name: str, rgb: tuple[float, float, float], direction) -> Lighting:
+    """A soft coloured key (``rgb``) from ``direction`` with 12 % neutral ambient."""
     key = 3.0
     return Lighting(name, "coloured", {"kind": "lights", "ambient_rgb": [0.12 * key / np.pi] * 3,
                                        "lights": [_sun(direction, rgb, key, 4.0)]})
@@ -103,20 +105,23 @@ def _window_tungsten() -> Lighting:
                                                  "lights": [window, bulb]})
 
 
-def _hdri(name: str, rotation: float, ev: float = 0.0, klass: str = "hdri") -> Lighting:
+def hdri(name: str, rotation: float, ev: float = 0.0, klass: str | None = None) -> Lighting:
+    """One of Blender's world HDRIs rotated by ``rotation`` degrees, ``ev`` off the metered exposure
+    (class ``exposure`` when ``ev`` is not 0)."""
+    klass = klass or ("hdri" if ev == 0 else "exposure")
     label = f"hdri-{name}" if ev == 0 else f"ev{ev:+.1f}"
     return Lighting(label, klass, {"kind": "hdri", "name": name, "rotation_deg": rotation, "strength": 1.0}, ev)
 
 
 LIGHTINGS: dict[str, Lighting] = {
-    **{f"hdri-{h}": _hdri(h, 0.0) for h in HDRIS},
-    "hard_side": _hard("hard_side", (0.95, 0.12, 0.28)),
-    "hard_top": _hard("hard_top", (0.08, 1.0, 0.22)),
-    "amber_key": _coloured("amber_key", (1.0, 0.62, 0.28), (-0.5, 0.35, 0.8)),
-    "blue_key": _coloured("blue_key", (0.45, 0.66, 1.0), (0.55, 0.3, 0.8)),
+    **{f"hdri-{h}": hdri(h, 0.0) for h in HDRIS},
+    "hard_side": hard("hard_side", (0.95, 0.12, 0.28)),
+    "hard_top": hard("hard_top", (0.08, 1.0, 0.22)),
+    "amber_key": tinted_key("amber_key", (1.0, 0.62, 0.28), (-0.5, 0.35, 0.8)),
+    "blue_key": tinted_key("blue_key", (0.45, 0.66, 1.0), (0.55, 0.3, 0.8)),
     "window_tungsten": _window_tungsten(),
-    "ev-1.5": _hdri("studio", 20.0, -1.5, "exposure"),
-    "ev+1.5": _hdri("studio", 20.0, +1.5, "exposure"),
+    "ev-1.5": hdri("studio", 20.0, -1.5, "exposure"),
+    "ev+1.5": hdri("studio", 20.0, +1.5, "exposure"),
 }
 """Every lighting by name (HDRI rotations are set per head in :func:`scenes`)."""
 

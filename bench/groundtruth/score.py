@@ -20,7 +20,7 @@ from bench.groundtruth.visibility import texel_view
 __all__ = ["score_render", "pairwise_between_lightings", "aggregate", "METRIC_KEYS", "seen_face_skin", "seams"]
 
 METRIC_KEYS = (
-    "de_seen", "de_seen_p95", "de_face", "tone_de", "bs_both_seen", "bs_truth", "filled_share",
+    "de_seen", "de_seen_p95", "de_face", "tone_de", "tone_ev", "tone_colour_de", "bs_both_seen", "bs_truth", "filled_share",
     "seam_seen_border", "seam_seen_border_truth", "seam_uv_islands",
     "geom_face_mm", "geom_head_mm", "geom_face_template_mm", "geom_head_template_mm",
     "lm_before_iod", "lm_after_iod", "lm_inner_before_iod", "lm_inner_after_iod", "lm_detected_iod",
@@ -87,6 +87,7 @@ def score_render(out: EngineOutput, truth_albedo: np.ndarray, truth_vertices: np
     res = {
         "de_seen": de.mean, "de_seen_p95": de.p95, "de_face": whole.mean,
         "tone_de": M.mean_colour_delta_e(out.albedo, truth_albedo, seen),
+        **dict(zip(("tone_ev", "tone_colour_de"), M.mean_colour_split(out.albedo, truth_albedo, seen))),
         "bs_both_seen": bs.error, "bs_truth": bs_truth.error, "filled_share": bs.filled_share,
         "seconds": out.seconds,
         **seams(out.albedo, out.from_photo, lay),

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from bench.groundtruth.hair import HairSpec
 from bench.groundtruth.heads import HeadSpec
-from bench.groundtruth.scenes import LIGHTINGS, Lighting, Scene, View
+from bench.groundtruth.scenes import LIGHTINGS, Lighting, Scene, View, hard, hdri, tinted_key
 
-__all__ = ["train_scenes"]
+__all__ = ["train_scenes", "calibration_scenes"]
 
 _HAIR = (
     # head, seed, expression, albedo, (view, yaw, pitch, focal mm, px), lighting, HDRI rotation, hair colour, bare twin
@@ -76,3 +76,28 @@ def train_scenes() -> list[Scene]:
                          _lighting(f"hdri-{hdri}", rot)))
     n_hair = len(out) - len(_BARE)
     return out + [_small(s) for s in out[:n_hair] + out[n_hair:n_hair + len(_BARE) // 2]]
+
+
+_CALIBRATION = (
+    # head, seed, expression, albedo, (yaw, pitch, focal mm, px), lighting
+    ("c0", 401, "neutral", "astronaut_fair", (5.0, 1.0, 50.0, 640), hard("hard_left", (-0.9, 0.2, 0.35))),
+    ("c1", 402, "smile", "takeo_brown", (-15.0, -1.0, 85.0, 640), hard("hard_above", (-0.2, 0.95, 0.3))),
+    ("c2", 403, "talk", "einstein_dark", (20.0, 2.0, 85.0, 640), tinted_key("warm_key", (1.0, 0.7, 0.4), (0.5, 0.3, 0.8))),
+    ("c3", 404, "neutral", "breakingbad", (-30.0, 0.0, 50.0, 640), tinted_key("cool_key", (0.5, 0.7, 1.0), (-0.6, 0.2, 0.8))),
+    ("c4", 405, "smirk", "tongue_olive", (10.0, -2.0, 135.0, 768), hdri("studio", 100.0, -1.0)),
+    ("c5", 406, "open", "astronaut_deep", (-5.0, 3.0, 50.0, 640), hdri("courtyard", 40.0, +1.0)),
+    ("c6", 407, "neutral", "tongue_rosy", (35.0, 0.0, 85.0, 640), hdri("sunset", 300.0)),
+    ("c7", 408, "smile", "einstein_medium", (0.0, 2.0, 85.0, 768), hard("hard_low_side", (0.9, -0.1, 0.4))),
+    ("c8", 409, "talk", "takeo_light", (-40.0, 1.0, 35.0, 1024), hdri("night", 200.0, +1.5)),
+    ("c9", 410, "neutral", "astronaut", (15.0, -3.0, 50.0, 512), hdri("forest", 10.0, -2.0)),
+    ("c10", 411, "smirk", "breakingbad_tan", (-20.0, 2.0, 85.0, 640), tinted_key("magenta_key", (0.9, 0.55, 0.9), (0.4, 0.5, 0.8))),
+    ("c11", 412, "open", "einstein_dark", (25.0, 0.0, 135.0, 768), hdri("interior", 250.0, +1.5)),
+)
+
+
+def calibration_scenes() -> list[Scene]:
+    """Bare heads under every benchmark lighting class (hard, coloured, HDRI, exposure -2..+1.5 EV) with
+    new heads, views, light directions and colours: what the exposure and light-colour estimate is tuned on.
+    None is a benchmark scene (different heads, views and lights)."""
+    return [Scene(HeadSpec(name, seed, expr, albedo), View("v0", *view), light)
+            for name, seed, expr, albedo, view, light in _CALIBRATION]

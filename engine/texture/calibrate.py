@@ -76,7 +76,8 @@ class CalibrationSettings:
     used (drops catch-lights above); ``sclera_chroma_quantile``: the eye white's chromaticity is the
     mean of the pixels at or below this quantile of their saturation (see :func:`sclera_colour`).
     ``grey_sclera_quantile``: in a black-and-white photo, the
-    brightest candidates above this quantile are the sclera. ``min_sclera_pixels``: fewer usable pixels and the sclera is not used.
+    brightest candidates above this quantile are the sclera. ``min_sclera_pixels``: fewer usable pixels and the sclera is not used;
+    ``min_inner_sclera_pixels``: the pixels on the lid line are dropped only when at least this many remain.
     ``skin_l`` / ``skin_hue`` / ``skin_chroma``: the skin region (CIELAB lightness, hue angle in
     degrees, chroma) the mean face colour must lie in. ``prior_l``: the mean skin's lightness when
     the sclera cannot be used (the middle of the ITA range). ``max_gain_ev``:
@@ -101,6 +102,7 @@ class CalibrationSettings:
     sclera_quantiles: tuple[float, float] = (0.0, 0.95)
     sclera_chroma_quantile: float = 0.5
     min_sclera_pixels: int = 12
+    min_inner_sclera_pixels: int = 12
     grey_sclera_quantile: float = 0.7
     skin_l: tuple[float, float] = (25.0, 80.0)
     skin_hue: tuple[float, float] = (25.0, 75.0)
@@ -173,7 +175,7 @@ def eye_sclera_mask(photo: np.ndarray, lm: np.ndarray, lid: tuple[int, ...], cen
     white = crop.min(-1) >= settings.clipped  # an over-exposed eye white: its median is the white point
     mask = cand & ((lum > np.median(lum[cand])) | white)
     inner = cv2.erode(inside, np.ones((3, 3), np.uint8)) > 0  # off the lid line: no lash or lid in the pixel
-    if (mask & inner).sum() >= settings.min_sclera_pixels:
+    if (mask & inner).sum() >= settings.min_inner_sclera_pixels:
         mask &= inner
     if s_skin > settings.sclera_saturation:  # a colour photo: the eye white is the unsaturated part
         mask &= saturation(balanced) < s_skin - settings.sclera_saturation
