@@ -43,7 +43,8 @@ The package, lowest layer first (a module imports only the ones above it):
 - :mod:`.estimate`: :func:`estimate_lighting`;
 - :mod:`.confidence`: how much each de-lit texel is trusted;
 - :mod:`.repair`: outlier detection and repair;
-- :mod:`.core`: :func:`delight` and :class:`Delit`.
+- :mod:`.core`: :func:`delight` and :class:`Delit`;
+- :mod:`.sheen`: the skin surface's reflection of the ambient light, taken off the calibrated albedo.
 """
 from __future__ import annotations
 
@@ -65,6 +66,7 @@ from engine.texture.delight.settings import (  # noqa: F401 - the constants impo
     LIMB_POWER,
     DelightSettings,
 )
+from engine.texture.delight.sheen import remove_sheen
 from engine.texture.delight.visibility import (
     ShadowMap,
     shadow_map,
@@ -87,6 +89,7 @@ __all__ = [
     "lambert_basis",
     "reference_mean_shading",
     "reference_normals",
+    "remove_sheen",
     "shadow_map",
     "sun_visibility",
     "template_ambient_occlusion",
