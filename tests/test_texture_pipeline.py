@@ -12,7 +12,7 @@ from engine.texture._arrays import ShapeError
 from engine.texture.color import delta_e_ciede2000, linear_rgb_to_lab, srgb_to_linear
 from engine.texture.calibrate import CalibrationSettings
 from engine.texture.complete import mirror_lookup
-from engine.texture.delight import REFERENCE_SHADING, reference_mean_shading, reference_normals
+from engine.texture.delight import REFERENCE_SHADING, DelightSettings, reference_mean_shading, reference_normals
 from engine.texture.pipeline import TextureInputs, TextureSettings, build_texture
 from engine.texture.unwrap import uv_raster
 
@@ -29,11 +29,13 @@ def _run(model, light: str, seed: int, yaw: float | None = 0.0, **kw):
     """The synthetic scenes fix exposure by the engine's own convention (mean shading
     REFERENCE_SHADING), so the colour-constancy stage is off here: these tests check the de-lighting.
     Exposure and light colour are tested on real photos (tests/test_texture_calibrate.py) and on
-    the Cycles benchmark."""
+    the Cycles benchmark. Their image model has no surface reflection of the ambient light either, so
+    the sheen removal (tests/test_texture_sheen.py) is off too."""
     scene = make_scene(seed, light, texture_size=SIZE, image_size=IMAGE, yaw_deg=yaw, model=model)
     inp = TextureInputs(scene.photo, scene.K, scene.R, scene.t, scene.vertices, scene.landmarks,
                         scene.person_mask, SIZE)
     kw.setdefault("calibrate", CalibrationSettings(enabled=False))
+    kw.setdefault("delight", DelightSettings(sheen_f0=0.0))
     return scene, build_texture(inp, model, settings=TextureSettings(**kw))
 
 

@@ -56,7 +56,7 @@ __all__ = [
     "eye_sclera_mask",
     "sclera_colour",
     "sclera_pixels",
-    "sclera_shading", "eyeball_shading",
+    "sclera_shading",
     "skin_locus_gain",
 ]
 
@@ -114,7 +114,6 @@ class CalibrationSettings:
     max_clipped_share: float = 0.25
     lid_model_ratio: tuple[float, float] = (2.5, 4.0)
     max_eye_disagreement_ev: float = 2.0
-    eyeball_shading_weight: float = 0.0
     enabled: bool = True
 
 
@@ -273,25 +272,6 @@ def sclera_shading(delit, unwrap, model, vertices: np.ndarray, camera_centre: np
         seen = np.median(unwrap.color[near], axis=0).astype(np.float64) / np.maximum(skin_rgb, 1e-4)
         shade = _towards_observed(shade, seen, settings.lid_model_ratio)
     return shade * min(ratio, 1.0)
-
-
-def eyeball_shading(delit, unwrap, model, camera_centre: np.ndarray, part: str,
-                    settings: CalibrationSettings = CalibrationSettings()) -> np.ndarray | None:
-    """(3,) the lighting model's own shading on one eyeball's visible sclera, or None: the median of
-    ``delit.shading`` over the eyeball's texels (model part ``part``) the camera sees whose normal's
-    cosine to the view lies in :attr:`CalibrationSettings.sclera_facing` (beside the cornea). The model
-    shades them with their own normals, ambient occlusion and the sun's shadow map, so a key light the
-    lids or brow cast a shadow with reaches the eye white as it does in the photo."""
-    on = (unwrap.part == model.part_id(part)) & unwrap.visible
-    if on.sum() < settings.min_lid_texels:
-        return None
-    view = np.asarray(camera_centre, np.float64)[None] - unwrap.position[on]
-    view /= np.maximum(np.linalg.norm(view, axis=-1, keepdims=True), 1e-9)
-    cos = np.sum(unwrap.normal[on] * view, axis=-1)
-    sel = (cos > settings.sclera_facing[0]) & (cos < settings.sclera_facing[1])
-    if sel.sum() < settings.min_lid_texels // 2:
-        return None
-    return np.median(delit.shading[on][sel], axis=0).astype(np.float64)
 
 
 def _towards_observed(model: np.ndarray, seen: np.ndarray, ratios: tuple[float, float]) -> np.ndarray:

@@ -44,7 +44,6 @@ from engine.texture.calibrate import (
     sclera_colour,
     sclera_pixels,
     sclera_shading,
-    eyeball_shading,
 )
 from engine.texture.color import luminance, match_color_stats, skin_stats
 from engine.texture.complete import Completed, MirrorMap, complete, mirror_lookup
@@ -401,7 +400,7 @@ def _light(f: _Frame, model: HeadModel, settings: TextureSettings, runtime: Runt
     d = settings.delight
     calibrated = apply_gain(delit, calib.gain)
     if d.sheen_f0 > 0.0:
-        calibrated = remove_sheen(calibrated, unwrap, ao[1], d.sheen_f0, d.sheen_roughness, d.sheen_keep)
+        calibrated = remove_sheen(calibrated, unwrap, ao[1], d.sheen_f0, d.sheen_keep)
     return _Lit(view, unwrap, mirror, calibrated, calib, occluders)
 
 
@@ -510,10 +509,6 @@ def _sclera_samples(photo: np.ndarray, lms: np.ndarray, delit, unwrap, model: He
             continue
         part = min(centres, key=lambda p: float(np.linalg.norm(centres[p] - iris)))
         shade = sclera_shading(delit, unwrap, model, verts, -R.T @ t, part, vertex_ao, lid_ao, settings, skin_rgb)
-        w = settings.eyeball_shading_weight
-        own = eyeball_shading(delit, unwrap, model, -R.T @ t, part, settings) if w > 0 and shade is not None else None
-        if own is not None:
-            shade = np.exp((1 - w) * np.log(np.maximum(shade, 1e-6)) + w * np.log(np.maximum(own, 1e-6)))
         if shade is not None:
             out.append(ScleraSample(colour, shade, len(px), float(lost.mean()) if len(lost) else 0.0))
     return out

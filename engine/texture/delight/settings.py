@@ -96,9 +96,7 @@ class DelightSettings:
     Sheen (:mod:`engine.texture.delight.sheen`, applied after the calibration):
 
     ``sheen_f0``: the skin surface's Fresnel reflectance at normal incidence (refractive index 1.4:
-    ``((1.4 - 1) / 2.4)² = 0.028``; 0 turns the sheen removal off); ``sheen_roughness``: the skin's surface
-    roughness (about 0.3-0.5 measured, e.g. Weyrich et al. 2006), which caps the Fresnel rise at grazing;
-    ``sheen_keep``: no texel loses more than ``1 - sheen_keep`` of its albedo to it.
+    ``((1.4 - 1) / 2.4)² = 0.028``; 0 turns the sheen removal off); ``sheen_keep``: no texel loses more than ``1 - sheen_keep`` of its albedo to it.
     """
 
     # The original fields, in their original order (positional construction keeps working).
@@ -161,7 +159,6 @@ class DelightSettings:
     mirror_repair_confidence: float = 0.8
     fill_repair_confidence: float = 0.6
     sheen_f0: float = 0.028
-    sheen_roughness: float = 0.45
     sheen_keep: float = 0.5
 
 
