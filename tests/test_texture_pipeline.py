@@ -30,7 +30,7 @@ def _run(model, light: str, seed: int, yaw: float | None = 0.0, **kw):
     REFERENCE_SHADING), so the colour-constancy stage is off here: these tests check the de-lighting.
     Exposure and light colour are tested on real photos (tests/test_texture_calibrate.py) and on
     the Cycles benchmark. Their image model has no surface reflection of the ambient light either, so
-    the sheen removal (tests/test_texture_sheen.py) is off too."""
+    the sheen removal (tests/test_texture_sheen.py, off by default) stays off."""
     scene = make_scene(seed, light, texture_size=SIZE, image_size=IMAGE, yaw_deg=yaw, model=model)
     inp = TextureInputs(scene.photo, scene.K, scene.R, scene.t, scene.vertices, scene.landmarks,
                         scene.person_mask, SIZE)

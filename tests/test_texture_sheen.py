@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import numpy as np
 
 from engine.texture.delight import DelightSettings, LightingModel
-from engine.texture.delight.sheen import remove_sheen, sheen_albedo
+from engine.texture.delight.sheen import SKIN_F0, remove_sheen, sheen_albedo
 
-S = DelightSettings()
+S = DelightSettings(sheen_f0=SKIN_F0)
 
 
 @dataclass
@@ -25,7 +25,7 @@ EVEN[0] = np.sqrt(4.0 * np.pi)  # constant radiance 1: shading 1 for every norma
 
 
 def test_under_an_even_light_the_sheen_is_the_skins_fresnel_reflectance() -> None:
-    assert abs(S.sheen_f0 - ((1.4 - 1.0) / 2.4) ** 2) < 1e-3  # skin's refractive index 1.4
+    assert abs(SKIN_F0 - 0.028) < 1e-3  # skin's refractive index 1.4
     n = np.array([[0.0, 0.0, 1.0], [0.6, 0.0, 0.8]])
     v = np.array([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
     veil = sheen_albedo(n, v, np.ones(2), np.ones((2, 3)), EVEN, S.sheen_f0)
@@ -52,7 +52,7 @@ def test_the_sheen_comes_off_the_albedo_but_never_more_than_allowed() -> None:
     before = albedo.copy()
     out = remove_sheen(_Delit(albedo, shading, LightingModel(EVEN, np.zeros(3), np.zeros(3), np.zeros(3), 12.0)),
                        unwrap, np.ones(grid, np.float32), S.sheen_f0, S.sheen_keep)
-    np.testing.assert_allclose(out.albedo[0, 0], albedo[0, 0] - 0.028, atol=1e-6)
+    np.testing.assert_allclose(out.albedo[0, 0], albedo[0, 0] - SKIN_F0, atol=1e-6)
     np.testing.assert_allclose(out.albedo[0, 1], albedo[0, 1] * S.sheen_keep, atol=1e-6)  # dark: capped
     np.testing.assert_array_equal(out.albedo[1, 0], 0.0)
     np.testing.assert_array_equal(albedo, before)  # the input is not changed

@@ -95,8 +95,9 @@ class DelightSettings:
 
     Sheen (:mod:`engine.texture.delight.sheen`, applied after the calibration):
 
-    ``sheen_f0``: the skin surface's Fresnel reflectance at normal incidence (refractive index 1.4:
-    ``((1.4 - 1) / 2.4)² = 0.028``; 0 turns the sheen removal off); ``sheen_keep``: no texel loses more than ``1 - sheen_keep`` of its albedo to it.
+    ``sheen_f0``: the skin surface's Fresnel reflectance at normal incidence taken off as its sheen, 0 (off)
+    by default: :data:`engine.texture.delight.sheen.SKIN_F0` (0.028, refractive index 1.4) helped on the
+    training renders but not on the benchmark (see that module); ``sheen_keep``: no texel loses more than ``1 - sheen_keep`` of its albedo to it.
     """
 
     # The original fields, in their original order (positional construction keeps working).
@@ -158,7 +159,7 @@ class DelightSettings:
     repair_feather: float = 0.004
     mirror_repair_confidence: float = 0.8
     fill_repair_confidence: float = 0.6
-    sheen_f0: float = 0.028
+    sheen_f0: float = 0.0
     sheen_keep: float = 0.5
 
 
