@@ -7,15 +7,14 @@ rough surface reflects the whole surrounding light, a veil of about ``F(θ) · L
 the ambient light around the mirror direction ``r``). ``F`` is taken as ``F0`` at every angle: a rough
 surface's reflectance of a wide light stays near it until grazing, and a Schlick rise toward grazing
 (capped by the roughness) made the two sides of turned heads less alike on the training renders (BS 12.6
--> 13.5) for no gain in the exposure. Left in, the veil
-veil adds a near-constant ~0.03 to the de-lit albedo: nothing for fair skin (0.45), a third of a stop for
+-> 13.5) for no gain in the exposure. Left in, the veil adds a near-constant ~0.03 to the de-lit albedo: nothing for fair skin (0.45), a third of a stop for
 dark skin (0.07), which then came out too light (training renders: the exposure error grew with the true
 skin's darkness, -0.4 EV of error per stop of albedo).
 
 The veil is in photo units (``F · L``), the albedo in shading units: only after the calibration has fixed
 the scale do they compare, and then only as a ratio: per texel the albedo loses
 ``F0 · AO · S_amb(r) / S(x)``, with ``S_amb(r)`` the ambient (SH) shading about the mirror direction and
-``S(x)`` the texel's whole shading. Under an even light that ratio is 1 (the albedo loses ``F``); in a
+``S(x)`` the texel's whole shading. Under an even light that ratio is 1 (the albedo loses ``F0``); in a
 sun's cast shadow too; on a sunlit cheek the veil is small beside the sun's light.
 
 **Off by default** (``DelightSettings.sheen_f0 = 0``; :data:`SKIN_F0` turns it on). Measured with
