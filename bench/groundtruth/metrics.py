@@ -266,20 +266,23 @@ def mean_colour_delta_e(pred_linear: np.ndarray, truth_linear: np.ndarray, mask:
 
     The means are taken over ``mask`` ``[N, N]`` in **linear** RGB, then converted to Lab.
     """
+    mp, mt = _mean_colours(pred_linear, truth_linear, mask)
+    return float(delta_e00(linear_to_lab(mp), linear_to_lab(mt)))
+
+
+def _mean_colours(pred_linear: np.ndarray, truth_linear: np.ndarray, mask: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(3,) mean linear colours of the two albedos over ``mask`` (see :func:`mean_colour_delta_e`)."""
     p, t, m = _texture_pair(pred_linear, truth_linear, mask)
-    lab_p = linear_to_lab(p[m].mean(axis=0))
-    lab_t = linear_to_lab(t[m].mean(axis=0))
-    return float(delta_e00(lab_p, lab_t))
+    return p[m].mean(axis=0), t[m].mean(axis=0)
 
 
 def mean_colour_split(pred_linear: np.ndarray, truth_linear: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
     """The skin-tone error split into exposure and colour: (log2 of the predicted mean colour's
     luminance over the truth's, in EV; ΔE00 between the mean colours once the predicted one is scaled to
     the truth's luminance). Means over ``mask`` ``[N, N]`` in linear RGB, as :func:`mean_colour_delta_e`."""
-    p, t, m = _texture_pair(pred_linear, truth_linear, mask)
-    mp, mt = p[m].mean(axis=0).astype(np.float64), t[m].mean(axis=0).astype(np.float64)
-    w = np.array([0.2126, 0.7152, 0.0722])
-    ratio = float(mp @ w) / max(float(mt @ w), 1e-9)
+    mp, mt = (c.astype(np.float64) for c in _mean_colours(pred_linear, truth_linear, mask))
+    ratio = float(perturb.luminance(mp)) / max(float(perturb.luminance(mt)), 1e-9)
     colour = float(delta_e00(linear_to_lab(mp / max(ratio, 1e-9)), linear_to_lab(mt)))
     return float(np.log2(max(ratio, 1e-9))), colour
 
