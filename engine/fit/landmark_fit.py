@@ -175,7 +175,7 @@ def _loss(state: LandmarkFitState, basis: LandmarkBasis, target: torch.Tensor, w
 
 def _run(params: list[torch.Tensor], scales: list[float], state: LandmarkFitState, basis: LandmarkBasis,
          iterations: int, lr: float, closure_args: tuple, progress=None, progress_range=(0.0, 1.0),
-         every_20=None) -> dict:
+         every_20=None, outline=None) -> dict:
     opt = Adam(params, lr, iterations, scales=scales)
     terms: dict = {}
     for it in range(iterations):
@@ -183,6 +183,10 @@ def _run(params: list[torch.Tensor], scales: list[float], state: LandmarkFitStat
             every_20()
         opt.zero_grad()
         total, terms = _loss(state, basis, *closure_args)
+        if outline is not None:
+            sil = outline(state.shape, state.expression, *state.camera_matrices(*closure_args[3:5]))
+            total = total + sil
+            terms["silhouette"] = sil.item()
         total.backward()
         opt.step()
         state.clamp_to_ranges(basis)
@@ -224,12 +228,13 @@ def refit_shape(state: LandmarkFitState, basis: LandmarkBasis, target: np.ndarra
 
 def fit_landmarks(basis: LandmarkBasis, target: np.ndarray, iod: float, width: int, height: int,
                   weights: torch.Tensor, settings: LandmarkFitSettings = LandmarkFitSettings(),
-                  progress=None, contour: ContourCandidates | None = None
+                  progress=None, contour: ContourCandidates | None = None, outline=None
                   ) -> tuple[LandmarkFitState, StageReport, torch.Tensor, torch.Tensor | None]:
     """Fits pose, focal length, shape sliders and expression weights to (N, 2) pixel landmarks.
 
     Returns the state, the stage report, the landmark weights used in the end (visibility included) and,
     with ``contour``, the vertex each marching outline landmark ended on (``basis`` is updated in place).
+    ``outline``: an :class:`engine.fit.silhouette.OutlineTerm` added to the joint stage (None: landmarks only).
 
     ``iod`` is the inter-ocular distance in pixels (the error unit). The focal length starts at
     1.5x the longer image side (a ~37 degree field of view) and is pulled back toward it by a weak prior:
@@ -263,6 +268,9 @@ def fit_landmarks(basis: LandmarkBasis, target: np.ndarray, iod: float, width: i
     marched: list[torch.Tensor] = []
 
     def march() -> None:
+        if outline is not None:
+            outline.refresh(state.shape.detach(), state.expression.detach(),
+                            *[x.detach() for x in state.camera_matrices(width, height)])
         if contour is not None:
             marched[:] = [march_contour(contour, basis, state.shape.detach(), state.expression.detach(),
                                         *[x.detach() for x in state.camera_matrices(width, height)], target_t)]
@@ -274,7 +282,7 @@ def fit_landmarks(basis: LandmarkBasis, target: np.ndarray, iod: float, width: i
     args = (target_t, weights, iod, width, height, settings)
     terms = _run([state.rotvec, state.translation, state.log_focal, state.shape, state.expression],
                  [0.1, t_scale * 0.3, 0.3, 1.0, 1.0], state, basis, settings.joint_iterations,
-                 settings.learning_rate, args, progress, (0.2, 1.0), every_20=march)
+                 settings.learning_rate, args, progress, (0.2, 1.0), every_20=march, outline=outline)
     march()
     report = StageReport("landmarks", settings.pose_iterations + settings.joint_iterations,
                          time.perf_counter() - start, terms)

@@ -65,11 +65,12 @@ def _oval_mask(face: FaceLandmarks, affine: np.ndarray, resolution: int) -> np.n
 def refine_photometric(state: LandmarkFitState, basis: LandmarkBasis, model: HeadModel, photo_rgb: np.ndarray,
                        face: FaceLandmarks, weights: torch.Tensor, settings: PhotometricSettings,
                        person_mask: np.ndarray | None = None, progress=None, runtime: Runtime = CPU,
-                       lm_settings: LandmarkFitSettings = LandmarkFitSettings()
+                       lm_settings: LandmarkFitSettings = LandmarkFitSettings(), outline=None
                        ) -> tuple[np.ndarray, np.ndarray, StageReport]:
     """Refines ``state`` in place. Returns SH coefficients (9, 3) in head space (linear RGB, for a white
     albedo scaled by the skin colour), the skin colour (3,) and the stage report. ``lm_settings``: the
-    landmark term and priors of stage (a), kept on here so this stage does not undo their balance.
+    landmark term and priors of stage (a), kept on here so this stage does not undo their balance;
+    ``outline`` (an :class:`engine.fit.silhouette.OutlineTerm`, or None) likewise.
 
     Only the render (rasterize + interpolate) runs on ``runtime``'s device; the clip-space vertices go
     there and the interpolated attributes come back, so the optimiser and its state stay on the CPU."""
@@ -112,6 +113,8 @@ def refine_photometric(state: LandmarkFitState, basis: LandmarkBasis, model: Hea
         pred = Y @ coeffs
         photo_loss = (pred - obs).abs().mean() if len(obs) else pred.sum() * 0
         lm_loss, terms = _loss(state, basis, target_lm, weights, face.inter_ocular, width, height, lm_settings)
+        if outline is not None:
+            lm_loss = lm_loss + outline(state.shape, state.expression, K, R, t)
         total = settings.photo_weight * photo_loss + settings.landmark_weight * lm_loss
         total.backward()
         opt.step()

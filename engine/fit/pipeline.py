@@ -26,6 +26,7 @@ from engine.fit.landmark_fit import (
 from engine.fit.landmark_prior import correct_landmarks, load_landmark_prior
 from engine.fit.photometric import PhotometricSettings, refine_photometric
 from engine.fit.result import FitResult, StageReport
+from engine.fit.silhouette import OutlineTerm, SilhouetteSettings, silhouette_target
 from engine.head.model import HeadModel
 from engine.landmarks import FaceLandmarks
 from engine.runtime import CPU, Runtime
@@ -41,6 +42,9 @@ class FitSettings:
     march_contour: bool = True
     unwrap: LandmarkFitSettings | None = UNWRAP_FIT
     """The loose refit the texture's unwrap mesh starts from (None: the shape itself)."""
+    silhouette: SilhouetteSettings | None = SilhouetteSettings()
+    """The head's outline pulled onto the person mask's (:mod:`engine.fit.silhouette`); None: off, and
+    off without a person mask."""
     landmark_prior: bool = True
     """Remove MediaPipe's known pose-dependent bias from the detected points and weight each by its known
     spread (:mod:`engine.fit.landmark_prior`) before fitting."""
@@ -92,8 +96,12 @@ def fit_head(photo_rgb: np.ndarray, face: FaceLandmarks, model: HeadModel, setti
     weights = landmark_weights(groups)
     face, weights = _with_landmark_prior(face, basis, width, height, weights, settings)
     contour = contour_candidates(model, corr, groups["face_oval"]) if settings.march_contour else None
+    outline = None
+    if settings.silhouette is not None and person_mask is not None:
+        outline = OutlineTerm(model, silhouette_target(person_mask), face.inter_ocular, width, height,
+                              settings.silhouette)
     state, report_a, weights, marched = fit_landmarks(basis, face.points, face.inter_ocular, width, height, weights,
-                                                      settings.landmarks, progress, contour)
+                                                      settings.landmarks, progress, contour, outline)
     if marched is not None:
         corr = marched_correspondence(model, corr, contour.landmarks, marched)
     stages = [report_a]
@@ -101,7 +109,7 @@ def fit_head(photo_rgb: np.ndarray, face: FaceLandmarks, model: HeadModel, setti
     if settings.photometric is not None and settings.photometric.iterations > 0:
         sh_coeffs, albedo_gain, report_b = refine_photometric(
             state, basis, model, photo_rgb, face, weights, settings.photometric, person_mask, progress, runtime,
-            settings.landmarks)
+            settings.landmarks, outline)
         stages.append(report_b)
     loose = None
     if settings.unwrap is not None:
