@@ -133,3 +133,12 @@ def test_fitted_outline_follows_the_given_outline(turned_render: Path) -> None:
         out[name] = (float(dist[px[:, 1], px[:, 0]].mean()), face_mm)
     assert out["on"][0] < 0.8 * out["off"][0], out
     assert out["on"][1] < 1.1 * out["off"][1], out
+
+
+def test_a_mask_that_misses_the_face_is_not_used() -> None:
+    oval = np.array([[30.0, 30.0], [70.0, 30.0], [70.0, 70.0], [30.0, 70.0]])
+    settings = S.SilhouetteSettings()
+    assert S.mask_covers_face(_disk(), oval, settings)
+    half = _disk()
+    half[:, 50:] = 0  # the segmenter lost the shadowed half of the face
+    assert not S.mask_covers_face(half, oval, settings)

@@ -26,7 +26,7 @@ from engine.fit.landmark_fit import (
 from engine.fit.landmark_prior import correct_landmarks, load_landmark_prior
 from engine.fit.photometric import PhotometricSettings, refine_photometric
 from engine.fit.result import FitResult, StageReport
-from engine.fit.silhouette import OutlineTerm, SilhouetteSettings, silhouette_target
+from engine.fit.silhouette import OutlineTerm, SilhouetteSettings, mask_covers_face, silhouette_target
 from engine.head.model import HeadModel
 from engine.landmarks import FaceLandmarks
 from engine.runtime import CPU, Runtime
@@ -44,7 +44,7 @@ class FitSettings:
     """The loose refit the texture's unwrap mesh starts from (None: the shape itself)."""
     silhouette: SilhouetteSettings | None = SilhouetteSettings()
     """The head's outline pulled onto the person mask's (:mod:`engine.fit.silhouette`); None: off, and
-    off without a person mask."""
+    off without a person mask or with one that misses the face."""
     landmark_prior: bool = True
     """Remove MediaPipe's known pose-dependent bias from the detected points and weight each by its known
     spread (:mod:`engine.fit.landmark_prior`) before fitting."""
@@ -97,7 +97,8 @@ def fit_head(photo_rgb: np.ndarray, face: FaceLandmarks, model: HeadModel, setti
     face, weights = _with_landmark_prior(face, basis, width, height, weights, settings)
     contour = contour_candidates(model, corr, groups["face_oval"]) if settings.march_contour else None
     outline = None
-    if settings.silhouette is not None and person_mask is not None:
+    if (settings.silhouette is not None and person_mask is not None
+            and mask_covers_face(person_mask, face.points[groups["face_oval"]], settings.silhouette)):
         outline = OutlineTerm(model, silhouette_target(person_mask), face.inter_ocular, width, height,
                               settings.silhouette)
     state, report_a, weights, marched = fit_landmarks(basis, face.points, face.inter_ocular, width, height, weights,
