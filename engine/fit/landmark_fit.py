@@ -18,7 +18,7 @@ from engine.fit.camera import (
     project,
 )
 from engine.fit.contour import ContourCandidates, march_contour
-from engine.fit.optim import Adam
+from engine.fit.optim import Adam, charbonnier
 from engine.fit.result import StageReport
 
 __all__ = [
@@ -152,18 +152,13 @@ def initial_rotation(basis: LandmarkBasis, target: np.ndarray, width: int, heigh
     return cv2.Rodrigues(np.asarray(rvec, np.float64).reshape(3, 1))[0]
 
 
-def _robust(residual_sq: torch.Tensor, scale: float) -> torch.Tensor:
-    """Charbonnier-like penalty on squared residuals: quadratic near 0, linear beyond ``scale``."""
-    return scale * scale * (torch.sqrt(1.0 + residual_sq / (scale * scale)) - 1.0) * 2.0
-
-
 def _loss(state: LandmarkFitState, basis: LandmarkBasis, target: torch.Tensor, weights: torch.Tensor,
           iod: float, width: int, height: int, settings: LandmarkFitSettings) -> tuple[torch.Tensor, dict]:
     K, R, t = state.camera_matrices(width, height)
     pts = basis.points(state.shape, state.expression)
     proj = project(pts, K, R, t)
     res_sq = ((proj - target) ** 2).sum(-1) / (iod * iod)
-    data = (weights * _robust(res_sq, settings.robust_scale)).mean()
+    data = (weights * charbonnier(res_sq, settings.robust_scale)).mean()
     shape_reg = (state.shape ** 2).sum() * settings.shape_prior
     expr_reg = state.expression.sum() * settings.expression_prior
     pairs = basis.shape_pairs

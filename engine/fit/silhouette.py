@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from engine.fit.camera import project
+from engine.fit.optim import charbonnier
 from engine.head.model import HeadModel
 
 __all__ = ["SilhouetteSettings", "SilhouetteTarget", "OutlineBasis", "OutlineTerm", "silhouette_target",
@@ -155,9 +156,7 @@ def silhouette_loss(points: torch.Tensor, attract: torch.Tensor, target: Silhoue
     d = target.sample(points) / iod
     two_sided = attract & (d.detach() > -settings.attract_gate)
     r = torch.where(two_sided, d, torch.relu(d))
-    s = settings.robust_scale
-    penalty = s * s * (torch.sqrt(1.0 + r * r / (s * s)) - 1.0) * 2.0
-    return settings.weight * penalty.sum() / count
+    return settings.weight * charbonnier(r * r, settings.robust_scale).sum() / count
 
 
 class OutlineTerm:
