@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from engine.fit.correspondence import LandmarkCorrespondence
-from engine.head.model import HeadModel
+from engine.head.model import HeadModel, blend_points
 
 __all__ = ["ContourCandidates", "contour_candidates", "march_contour", "marched_correspondence"]
 
@@ -66,9 +66,7 @@ def contour_candidates(model: HeadModel, corr: LandmarkCorrespondence, oval: np.
 
 
 def _candidate_points(c: ContourCandidates, shape: torch.Tensor, expression: torch.Tensor) -> torch.Tensor:
-    return (c.mean + torch.einsum("s,smkc->mkc", torch.relu(shape), c.shape_incr)
-            + torch.einsum("s,smkc->mkc", torch.relu(-shape), c.shape_decr)
-            + torch.einsum("e,emkc->mkc", expression, c.expression))
+    return blend_points(c.mean, c.shape_incr, c.shape_decr, c.expression, shape, expression)
 
 
 @torch.no_grad()

@@ -20,6 +20,7 @@ from engine.fit.camera import (
 from engine.fit.contour import ContourCandidates, march_contour
 from engine.fit.optim import Adam, charbonnier
 from engine.fit.result import StageReport
+from engine.head.model import blend_points
 
 __all__ = [
     "UNWRAP_FIT",
@@ -53,12 +54,7 @@ class LandmarkBasis:
 
     def points(self, shape: torch.Tensor, expression: torch.Tensor) -> torch.Tensor:
         """(N, 3) landmark positions for slider values ``shape`` (S,) and weights ``expression`` (E,)."""
-        pos = torch.relu(shape)
-        neg = torch.relu(-shape)
-        offsets = torch.einsum("s,snc->nc", pos, self.shape_incr)
-        offsets = offsets + torch.einsum("s,snc->nc", neg, self.shape_decr)
-        offsets = offsets + torch.einsum("e,enc->nc", expression, self.expression)
-        return self.mean + offsets
+        return blend_points(self.mean, self.shape_incr, self.shape_decr, self.expression, shape, expression)
 
 
 @dataclass(frozen=True)
@@ -182,7 +178,7 @@ def _run(params: list[torch.Tensor], scales: list[float], state: LandmarkFitStat
         opt.zero_grad()
         total, terms = _loss(state, basis, *closure_args)
         if outline is not None:
-            sil = outline(state.shape, state.expression, *state.camera_matrices(*closure_args[3:5]))
+            sil = outline(state.shape, state.expression, *state.camera_matrices(*outline.size))
             total = total + sil
             terms["silhouette"] = sil.item()
         total.backward()
@@ -266,12 +262,12 @@ def fit_landmarks(basis: LandmarkBasis, target: np.ndarray, iod: float, width: i
     marched: list[torch.Tensor] = []
 
     def march() -> None:
+        camera = [x.detach() for x in state.camera_matrices(width, height)]
         if outline is not None:
-            outline.refresh(state.shape.detach(), state.expression.detach(),
-                            *[x.detach() for x in state.camera_matrices(width, height)])
+            outline.refresh(state.shape.detach(), state.expression.detach(), *camera)
         if contour is not None:
-            marched[:] = [march_contour(contour, basis, state.shape.detach(), state.expression.detach(),
-                                        *[x.detach() for x in state.camera_matrices(width, height)], target_t)]
+            marched[:] = [march_contour(contour, basis, state.shape.detach(), state.expression.detach(), *camera,
+                                        target_t)]
 
     march()
     if contour is not None:

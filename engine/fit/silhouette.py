@@ -27,7 +27,7 @@ import torch
 
 from engine.fit.camera import project
 from engine.fit.optim import charbonnier
-from engine.head.model import HeadModel
+from engine.head.model import HeadModel, blend_points
 
 __all__ = ["SilhouetteSettings", "SilhouetteTarget", "OutlineBasis", "OutlineTerm", "silhouette_target",
            "mask_covers_face", "outline_basis", "outline_vertices", "silhouette_loss"]
@@ -196,7 +196,5 @@ class OutlineTerm:
 
     def __call__(self, shape: torch.Tensor, expression: torch.Tensor, K: torch.Tensor, R: torch.Tensor,
                  t: torch.Tensor) -> torch.Tensor:
-        mean, incr, decr, expr = self._rows
-        pts = (mean + torch.einsum("s,svc->vc", torch.relu(shape), incr)
-               + torch.einsum("s,svc->vc", torch.relu(-shape), decr) + torch.einsum("e,evc->vc", expression, expr))
+        pts = blend_points(*self._rows, shape, expression)
         return silhouette_loss(project(pts, K, R, t), self.attract, self.target, self.iod, self.settings)

@@ -20,9 +20,19 @@ import torch
 
 from engine.errors import EngineError
 
-__all__ = ["HeadModel", "load_head_model", "DATA_PATH", "write_debug_obj"]
+__all__ = ["HeadModel", "load_head_model", "blend_points", "DATA_PATH", "write_debug_obj"]
 
 DATA_PATH = Path(__file__).resolve().parent / "data" / "head_model.npz"
+
+
+def blend_points(mean: torch.Tensor, shape_incr: torch.Tensor, shape_decr: torch.Tensor,
+                 expression_deltas: torch.Tensor, shape: torch.Tensor, expression: torch.Tensor) -> torch.Tensor:
+    """The model's sliders (piecewise linear) and expressions (linear) on any set of points: ``mean`` (..., 3),
+    ``shape_incr``/``shape_decr`` (S, ..., 3) and ``expression_deltas`` (E, ..., 3) the model there, ``shape``
+    (S,) and ``expression`` (E,) unbatched. :meth:`HeadModel.shaped_vertices` is the same on every vertex."""
+    return (mean + torch.einsum("s,s...->...", torch.relu(shape), shape_incr)
+            + torch.einsum("s,s...->...", torch.relu(-shape), shape_decr)
+            + torch.einsum("e,e...->...", expression, expression_deltas))
 
 
 @dataclass(frozen=True, eq=False)
