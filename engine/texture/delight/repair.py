@@ -67,6 +67,20 @@ def _mirror_shadows(lum: np.ndarray, ratio: np.ndarray, conf: np.ndarray, w: np.
     return cv2.morphologyEx(shadow.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
 
 
+def _chromaticity(rgb: np.ndarray) -> np.ndarray:
+    return rgb / np.maximum(rgb.sum(axis=-1, keepdims=True), 1e-6)
+
+
+def _like_local(candidate: np.ndarray, albedo: np.ndarray, known: np.ndarray, settings: DelightSettings) -> np.ndarray:
+    """(N, N) bool: ``candidate`` (N, N, 3) has the chromaticity of the local albedo around each texel
+    (the normalised-convolution mean of ``albedo`` over the ``known`` texels) within
+    ``settings.mirror_chroma_tolerance`` in every channel."""
+    n = albedo.shape[0]
+    local = _local_mean(albedo, known.astype(np.float32), sigma=max(settings.min_blur_sigma, settings.outlier_sigma * n))
+    diff = np.abs(_chromaticity(candidate) - _chromaticity(local)).max(axis=-1)
+    return diff <= settings.mirror_chroma_tolerance
+
+
 def _repair(albedo: np.ndarray, conf: np.ndarray, outliers: np.ndarray, mirror_index: np.ndarray | None,
             settings: DelightSettings = _DEFAULT_SETTINGS) -> tuple[np.ndarray, np.ndarray]:
     """Outlier texels take the mirror texel's albedo when that is confident, else the neighbourhood's.
@@ -89,8 +103,10 @@ def _repair(albedo: np.ndarray, conf: np.ndarray, outliers: np.ndarray, mirror_i
         mi = mirror_index.reshape(n, n)
         safe = np.where(mi >= 0, mi, 0).reshape(-1)
         c_m = conf.reshape(-1)[safe].reshape(n, n)
+        mirrored = albedo.reshape(-1, 3)[safe].reshape(n, n, 3)
         ok_m = todo & (mi >= 0) & (c_m > settings.mirror_confidence) & ~zone.reshape(-1)[safe].reshape(n, n)
-        rep[ok_m] = albedo.reshape(-1, 3)[safe].reshape(n, n, 3)[ok_m]
+        ok_m &= _like_local(mirrored, albedo, (conf > settings.trusted_confidence) & ~zone, settings)
+        rep[ok_m] = mirrored[ok_m]
         c[ok_m & outliers] = settings.mirror_repair_confidence * c_m[ok_m & outliers]
         todo &= ~ok_m
     if todo.any():

@@ -82,7 +82,10 @@ class DelightSettings:
     ``trusted_confidence``: confidence above which a texel is part of the local albedo and may
     feed a repair; ``mirror_confidence``: confidence above which the mirror texel is trusted;
     ``mirror_clean_ratio``: a shadow needs a mirror texel at least this bright relative to its own
-    local albedo.
+    local albedo. ``mirror_chroma_tolerance``: a repair takes the mirror texel only when its
+    chromaticity (``rgb / sum``) lies within this of the outlier's local albedo's in every channel
+    (the mirror of a texel near the turned head's outline may show the background: a teal car seat
+    copied onto the cheek).
     ``albedo_ceiling``: the de-lit albedo is in the photo's exposure until the calibration's gain
     divides it (an over-exposed photo's skin legitimately comes out above 1); it is kept up to this,
     and clipped to [0, 1] only after the gain (:func:`engine.texture.calibrate.apply_gain`).
@@ -155,6 +158,7 @@ class DelightSettings:
     trusted_confidence: float = 0.3
     mirror_confidence: float = 0.5
     mirror_clean_ratio: float = 0.85
+    mirror_chroma_tolerance: float = 0.06
     max_albedo_shade: float = 0.35
     repair_feather: float = 0.004
     mirror_repair_confidence: float = 0.8
