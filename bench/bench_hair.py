@@ -1,20 +1,23 @@
 """Hair over the skin (issue #10): the engine on Cycles renders of ground-truth heads with synthetic hair
 cards over the forehead and cheeks, scored inside the skin the hair hides (target: mean ΔE00 vs the true
-albedo ≤ 8) and on the seen skin it leaves bare.
+albedo ≤ 8) and on the seen skin it leaves bare; with ``--glasses`` the same on heads wearing opaque
+eyeglasses frames (:mod:`bench.groundtruth.glasses`), scored inside the skin the frames hide.
 
-    python bench/bench_hair.py [--out bench_out/hair] [--cache .cache/groundtruth_hair] [--no-baseline]
+    python bench/bench_hair.py [--glasses] [--out bench_out/hair] [--cache .cache/groundtruth_hair] [--no-baseline]
 
 The scenes are :func:`bench.groundtruth.scenes.hair_scenes` (3 heads x 2 lightings of the full set, at
 its resolution and sample count) with their cards (:mod:`bench.groundtruth.hair`), rendered into their
 own cache. With the baseline (the default) the same scenes are also rendered without hair and the
 engine's error on the very same texels is the reference: what the hair costs, not what the head and
 light cost anyway. The engine runs exactly as in ``bench_groundtruth.py`` (:func:`run_engine` on
-``photo.png``); texel sets and figures: :mod:`bench.groundtruth.score_hair`.
+``photo.png``); texel sets and figures: :mod:`bench.groundtruth.score_hair`. The glasses scenes
+(:func:`bench.groundtruth.scenes.glasses_scenes`) are the same heads and lightings, so their bare twins
+are the hair bench's (same cache, default out ``bench_out/glasses``).
 
 Prints a table per render and the mean, and writes into ``--out``: ``hair.json`` (every figure, the
 thresholds, the machine and the commit), ``hair.md`` (the table) and ``contact_sheet.png`` (per render:
 photo with hair | true albedo | engine albedo | the same with the hair-covered texels tinted red |
-engine albedo from the photo without hair).
+engine albedo from the photo without hair); ``glasses.json`` and ``glasses.md`` with ``--glasses``.
 """
 from __future__ import annotations
 
@@ -23,6 +26,8 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -34,7 +39,7 @@ from bench.bench_groundtruth import _commit, _machine, _read_linear, _read_rgb  
 from bench.groundtruth.generate import REPO, SAMPLES, load_scene, render_scenes  # noqa: E402
 from bench.groundtruth.layout import Layout, layout  # noqa: E402
 from bench.groundtruth.runner import TEXTURE_SIZE, EngineOutput, run_engine  # noqa: E402
-from bench.groundtruth.scenes import hair_scenes  # noqa: E402
+from bench.groundtruth.scenes import Scene, glasses_scenes, hair_scenes  # noqa: E402
 from bench.groundtruth.score_hair import (  # noqa: E402
     CONFIDENCE_LOW,
     HAIR_CLEAR,
@@ -46,7 +51,6 @@ from bench.groundtruth.score_hair import (  # noqa: E402
 )
 from bench.groundtruth.sheet import face_box  # noqa: E402
 
-DEFAULT_OUT = REPO / "bench_out" / "hair"
 DEFAULT_CACHE = REPO / ".cache" / "groundtruth_hair"
 TILE = 256
 LABEL_H = 18
@@ -57,9 +61,9 @@ PHOTO_MARGIN = 0.08
 COLUMNS = (
     ("covered_share_of_seen", "covered % of seen", 100.0, "{:.0f}"),
     ("de_covered", "ΔE00 covered", 1.0, "{:.1f}"),
-    ("base_de_covered", "same texels, no hair", 1.0, "{:.1f}"),
+    ("base_de_covered", "same texels, {bare}", 1.0, "{:.1f}"),
     ("de_clear", "ΔE00 clear", 1.0, "{:.1f}"),
-    ("base_de_clear", "same, no hair", 1.0, "{:.1f}"),
+    ("base_de_clear", "same, {bare}", 1.0, "{:.1f}"),
     ("de_seen", "ΔE00 all seen", 1.0, "{:.1f}"),
     ("covered_filled_share", "covered filled %", 100.0, "{:.0f}"),
     ("covered_low_confidence_share", f"covered conf < {CONFIDENCE_LOW:g} %", 100.0, "{:.0f}"),
@@ -69,7 +73,28 @@ COLUMNS = (
     ("de_covered_filled", "ΔE00 covered, filled", 1.0, "{:.1f}"),
     ("seconds", "engine s", 1.0, "{:.1f}"),
 )
-"""(key, column title, scale, format) of the table."""
+"""(key, column title ({bare}: the bench's baseline label), scale, format) of the table."""
+
+
+@dataclass(frozen=True)
+class Bench:
+    """What covers the skin: ``name`` of the output files; ``title`` and ``cards`` open the table's
+    header; ``cover`` names the cover in the thresholds; ``bare`` labels the baseline; ``scenes`` the
+    scene list (``bare=True``: the baseline's); ``out`` the default output folder."""
+
+    name: str
+    title: str
+    cards: str
+    cover: str
+    bare: str
+    scenes: Callable[..., list[Scene]]
+    out: Path
+
+
+HAIR = Bench("hair", "Hair benchmark", "hair cards", "hair", "no hair", hair_scenes, REPO / "bench_out" / "hair")
+GLASSES = Bench("glasses", "Glasses benchmark", "glasses frames", "frame", "no glasses", glasses_scenes,
+                REPO / "bench_out" / "glasses")
+DEFAULT_OUT = HAIR.out
 
 
 def _mask(path: Path) -> np.ndarray:
@@ -126,14 +151,16 @@ def _cell(value: float | None, scale: float, fmt: str) -> str:
     return "–" if value is None or not math.isfinite(value) else fmt.format(value * scale)
 
 
-def markdown(doc: dict) -> str:
+def markdown(doc: dict, bench: Bench = HAIR) -> str:
     """The per-render table and the mean, stamped with commit, machine and date."""
     sec = doc["seconds"]
-    head = (f"Hair benchmark ({len(doc['rows'])} Cycles renders with hair cards, texture {doc['texture_size']}²), "
-            f"commit `{doc['commit']}`, {doc['machine']}, {doc['date']}; generation {sec['generate']:.0f} s, "
-            f"engine + scoring {sec['score']:.0f} s. Covered: hair > {HAIR_COVERED:g} of the texel's pixel; "
-            f"clear: < {HAIR_CLEAR:g}. Target (issue #10): ΔE00 covered ≤ {TARGET_DE00:g}.")
-    lines = [head, "", "| render | " + " | ".join(title for _, title, *_ in COLUMNS) + " |",
+    head = (f"{bench.title} ({len(doc['rows'])} Cycles renders with {bench.cards}, texture "
+            f"{doc['texture_size']}²), commit `{doc['commit']}`, {doc['machine']}, {doc['date']}; generation "
+            f"{sec['generate']:.0f} s, engine + scoring {sec['score']:.0f} s. Covered: {bench.cover} > "
+            f"{HAIR_COVERED:g} of the texel's pixel; clear: < {HAIR_CLEAR:g}. Target (issue #10): ΔE00 covered "
+            f"≤ {TARGET_DE00:g}.")
+    titles = (title.format(bare=bench.bare) for _, title, *_ in COLUMNS)
+    lines = [head, "", "| render | " + " | ".join(titles) + " |",
              "|---|" + "---|" * len(COLUMNS)]
     for r in doc["rows"]:
         if "failed" in r:
@@ -171,7 +198,7 @@ def _tinted(albedo: np.ndarray, covered: np.ndarray) -> np.ndarray:
     return out.astype(np.uint8)
 
 
-def sheet(path: Path, rows: list[dict], images: list[dict], lay: Layout) -> None:
+def sheet(path: Path, rows: list[dict], images: list[dict], lay: Layout, bench: Bench = HAIR) -> None:
     """Contact sheet, one line per render (RGB PNG)."""
     r0, r1, c0, c1 = face_box(lay)
     crop = lambda a: a[r0:r1, c0:c1]  # noqa: E731
@@ -184,7 +211,8 @@ def sheet(path: Path, rows: list[dict], images: list[dict], lay: Layout) -> None
                  _tile(crop(im["albedo"]), f"engine: dE covered {row['de_covered']:.1f}"),
                  _tile(crop(_tinted(im["albedo"], im["covered"])), f"covered (red), clear dE {row['de_clear']:.1f}")]
         if im["base"] is not None:
-            tiles.append(_tile(crop(im["base"]), f"no hair: dE covered {row.get('base_de_covered', math.nan):.1f}"))
+            label = f"{bench.bare}: dE covered {row.get('base_de_covered', math.nan):.1f}"
+            tiles.append(_tile(crop(im["base"]), label))
         lines.append(np.hstack(tiles))
     if lines:
         width = max(line.shape[1] for line in lines)
@@ -192,16 +220,16 @@ def sheet(path: Path, rows: list[dict], images: list[dict], lay: Layout) -> None
         cv2.imwrite(str(path), np.vstack(lines)[..., ::-1])
 
 
-def run(out_dir: Path, cache: Path, baseline: bool = True, log=print) -> dict:
-    """Renders (or reuses) the hair scenes (and their bare twins), runs and scores the engine; returns
-    (and writes) the JSON document."""
+def run(out_dir: Path, cache: Path, baseline: bool = True, log=print, bench: Bench = HAIR) -> dict:
+    """Renders (or reuses) the ``bench``'s scenes (and their bare twins), runs and scores the engine;
+    returns (and writes) the JSON document."""
     start = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     cache = cache.resolve()  # the renderer wants absolute paths
-    todo = hair_scenes() + (hair_scenes(bare=True) if baseline else [])
+    todo = bench.scenes() + (bench.scenes(bare=True) if baseline else [])
     folders = render_scenes(todo, cache, SAMPLES["full"], log=log)
     t_gen = time.perf_counter() - start
-    n = len(hair_scenes())
+    n = len(bench.scenes())
     lay = layout(TEXTURE_SIZE)
     rows, images = [], []
     for i, folder in enumerate(folders[:n]):
@@ -209,7 +237,7 @@ def run(out_dir: Path, cache: Path, baseline: bool = True, log=print) -> dict:
         rows.append(row)
         images.append(im)
         if "failed" not in row:
-            log(f"[{i + 1}/{n}] {row['id']}: dE covered {row['de_covered']:.1f} (no hair "
+            log(f"[{i + 1}/{n}] {row['id']}: dE covered {row['de_covered']:.1f} ({bench.bare} "
                 f"{row.get('base_de_covered', math.nan):.1f}), clear {row['de_clear']:.1f}, "
                 f"covered filled {100 * row['covered_filled_share']:.0f} %")
     doc = {"commit": _commit(), "machine": _machine(), "date": time.strftime("%Y-%m-%d %H:%M"),
@@ -218,20 +246,22 @@ def run(out_dir: Path, cache: Path, baseline: bool = True, log=print) -> dict:
                           "target_de00": TARGET_DE00},
            "seconds": {"generate": round(t_gen, 1), "score": round(time.perf_counter() - start - t_gen, 1)},
            "rows": rows, "mean": _mean(rows)}
-    (out_dir / "hair.json").write_text(json.dumps(doc, indent=1, default=float))
-    (out_dir / "hair.md").write_text(markdown(doc))
-    sheet(out_dir / "contact_sheet.png", rows, images, lay)
-    log(markdown(doc))
+    (out_dir / f"{bench.name}.json").write_text(json.dumps(doc, indent=1, default=float))
+    (out_dir / f"{bench.name}.md").write_text(markdown(doc, bench))
+    sheet(out_dir / "contact_sheet.png", rows, images, lay, bench)
+    log(markdown(doc, bench))
     return doc
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--glasses", action="store_true", help="eyeglasses frames instead of hair")
+    ap.add_argument("--out", type=Path, default=None, help=f"default {HAIR.out} ({GLASSES.out} with --glasses)")
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
-    ap.add_argument("--no-baseline", action="store_true", help="skip the renders and runs without hair")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the renders and runs without hair (glasses)")
     args = ap.parse_args()
-    run(args.out, args.cache, not args.no_baseline)
+    bench = GLASSES if args.glasses else HAIR
+    run(args.out or bench.out, args.cache, not args.no_baseline, bench=bench)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,11 @@ JOB::
                                             # uvs (V,2): u = 2 x card index + 0..1 across the card,
                                             # v = 0 at the root -> 1 at the tip
             "rgb": [r, g, b],               # linear base colour of the hair
-            "roughness": 0.38}              # optional, default HAIR_DEFAULT_ROUGHNESS
+            "roughness": 0.38,              # optional, default HAIR_DEFAULT_ROUGHNESS
+            "solid": false,                 # optional, default false; true: opaque cards (eyeglasses
+                                            # frames) with a plain Principled BSDF, no strand alpha
+            "metallic": 0.0}                # optional, solid cards only, 0..1, default 0
+        Other keys (the generator's "digest", "version") are ignored.
 
     LIGHTING = {"kind": "hdri", "name": "city", "rotation_deg": 90.0, "strength": 1.0}
         name: one of Blender's bundled world HDRIs (city, courtyard, forest, interior, night, studio,
@@ -61,8 +65,8 @@ Outputs in ``out_dir``:
     mask_head.png   the same for any head part (without the hair: the bare head).
     mask_hair.png   (hair jobs only) coverage of the hair cards over pixels whose first visible
                     surface would be the skin without the hair (alpha-weighted: 1 - prod(1 - alpha)
-                    over the card layers, capped by the bare skin's coverage). With hair,
-                    mask_skin.png is the skin that still shows through it.
+                    over the card layers, capped by the bare skin's coverage; solid cards cover
+                    fully). With hair, mask_skin.png is the skin that still shows through it.
     render.json     {"seconds", "beauty_seconds", "blender", "samples", "samples_rendered", "denoiser",
                      "hdri": {"file", "sha256"}, ...}. The bundled HDRIs differ between Blender
                     releases (4.2's studio.exr is half as bright as 5.0's): keep one version per
@@ -89,7 +93,9 @@ emit blue through their alpha in that render, and a third render without them gi
 Hair cards: Principled BSDF in the job's colour (+-HAIR_SHADE_JITTER per strand), with a procedural
 strand alpha: stretched noise across each card (long streaks along it), faded at the card's edges,
 root and tip (see ``hair_alpha``); more transparent bounces (HAIR_TRANSPARENT_BOUNCES) so that the
-layers of cards and the skin under them are all reached.
+layers of cards and the skin under them are all reached. Solid cards (``"solid": true``, the
+eyeglasses frames of ``bench/groundtruth/glasses.py``): an opaque Principled BSDF in the job's colour,
+roughness and metallic, no jitter, no alpha; in the mask render they emit blue opaquely.
 """
 from __future__ import annotations
 
@@ -304,16 +310,33 @@ def check_job(job: dict) -> dict:
         raise JobError(f"missing field {exc}") from None
 
 
+def _unit_number(hair: dict, key: str, default: float) -> float:
+    """``hair[key]`` (or ``default``) as a number in [0, 1]; raises JobError."""
+    try:
+        value = float(hair.get(key, default))
+    except (TypeError, ValueError):
+        raise JobError(f"hair.{key} must be a number, got {hair[key]!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise JobError(f"hair.{key} must be in [0, 1], got {value!r}")
+    return value
+
+
 def check_hair(hair: dict | None) -> dict | None:
-    """The job's ``hair`` with its default filled in (None: no hair); raises JobError."""
+    """The job's ``hair`` with its defaults filled in (None: no hair); raises JobError."""
     if hair is None:
         return None
     if not isinstance(hair, dict):
         raise JobError(f"hair must be an object or null, got {hair!r}")
+    solid = hair.get("solid", False)
+    if not isinstance(solid, bool):
+        raise JobError(f"hair.solid must be true or false, got {solid!r}")
+    if "metallic" in hair and not solid:
+        raise JobError("hair.metallic needs hair.solid (strand cards are never metallic)")
     try:
-        rough = float(hair.get("roughness", HAIR_DEFAULT_ROUGHNESS))
         return {"cards": _existing_file(hair["cards"], "hair.cards"),
-                "rgb": np.clip(_vec(hair["rgb"], 3, "hair.rgb"), 0.0, 1.0), "roughness": rough}
+                "rgb": np.clip(_vec(hair["rgb"], 3, "hair.rgb"), 0.0, 1.0),
+                "roughness": _unit_number(hair, "roughness", HAIR_DEFAULT_ROUGHNESS),
+                "solid": solid, "metallic": _unit_number(hair, "metallic", 0.0)}
     except KeyError as exc:
         raise JobError(f"hair is missing {exc}") from None
 
@@ -687,6 +710,15 @@ def hair_material(rgb, roughness: float):
     return mat
 
 
+def solid_material(rgb, roughness: float, metallic: float):
+    """Opaque Principled BSDF cards (eyeglasses frames): colour ``rgb`` (linear), no strand alpha."""
+    mat, _, bsdf = _principled("solid_cards")
+    bsdf.inputs["Base Color"].default_value = (*[float(c) for c in rgb], 1.0)
+    bsdf.inputs["Roughness"].default_value = roughness
+    bsdf.inputs["Metallic"].default_value = metallic
+    return mat
+
+
 def hair_mask_material():
     """The cards in the mask render: HAIR_MASK_RGB emission through the same alpha, transparent elsewhere."""
     mat = bpy.data.materials.new("mask_hair")
@@ -707,11 +739,14 @@ def hair_mask_material():
 
 
 def add_hair(scene, hair: dict):
-    """The hair cards as one object (hair_material); returns it."""
+    """The hair cards as one object (hair_material, or solid_material for solid cards); returns it."""
     cards = load_cards(hair["cards"])
     face_uvs = cards["uvs"][cards["faces"]]
-    return add_part_object(scene, "hair", cards["vertices"], cards["faces"], face_uvs,
-                           hair_material(hair["rgb"], hair["roughness"]))
+    if hair["solid"]:
+        material = solid_material(hair["rgb"], hair["roughness"], hair["metallic"])
+    else:
+        material = hair_material(hair["rgb"], hair["roughness"])
+    return add_part_object(scene, "hair", cards["vertices"], cards["faces"], face_uvs, material)
 
 
 # ------------------------------------------------------------------------------------------- lighting
@@ -836,11 +871,12 @@ def _mask_render(scene, work: Path, name: str) -> np.ndarray:
     return read_exr_rgb(path)
 
 
-def render_masks(scene, objects: dict, work: Path, out_dir: Path, hair=None) -> None:
+def render_masks(scene, objects: dict, work: Path, out_dir: Path, hair=None, solid: bool = False) -> None:
     """Skin / head coverage: every part an emitter (skin red, others green), black world, camera rays
     only (0 bounces), MASK_SAMPLES samples with the default pixel filter, no denoising. With ``hair``
-    (the cards' object): the cards emit blue through their alpha, then a render without them gives
-    the bare head (mask_head.png, and the skin under the hair in mask_hair.png)."""
+    (the cards' object): the cards emit blue through their alpha (opaquely if ``solid``), then a
+    render without them gives the bare head (mask_head.png, and the skin under the hair in
+    mask_hair.png)."""
     skin, other = emission_material("mask_skin", (1.0, 0.0, 0.0)), emission_material("mask_other", (0.0, 1.0, 0.0))
     for name, obj in objects.items():
         obj.data.materials[0] = skin if name == "skin" else other
@@ -857,7 +893,7 @@ def render_masks(scene, objects: dict, work: Path, out_dir: Path, hair=None) -> 
     to8 = lambda a: np.round(np.clip(a, 0.0, 1.0) * 255.0).astype(np.uint8)  # noqa: E731
     rgb = None
     if hair is not None:
-        hair.data.materials[0] = hair_mask_material()
+        hair.data.materials[0] = emission_material("mask_hair", HAIR_MASK_RGB) if solid else hair_mask_material()
         rgb = _mask_render(scene, work, "mask_hair")
         hair.hide_render = True
     bare = _mask_render(scene, work, "mask")
@@ -881,14 +917,15 @@ def render_job(job: dict) -> dict:
     add_lighting(scene, job["lighting"])
     objects = add_head(scene, mesh, head_materials(job, mesh))
     hair = None if job["hair"] is None else add_hair(scene, job["hair"])
-    if hair is not None:
+    solid = hair is not None and job["hair"]["solid"]
+    if hair is not None and not solid:
         scene.cycles.transparent_max_bounces = HAIR_TRANSPARENT_BOUNCES
     job["out_dir"].mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="cycles_gt_"))
     try:
         render_to(scene, work / "render.exr")
         beauty_s = time.perf_counter() - start
-        render_masks(scene, objects, work, job["out_dir"], hair)
+        render_masks(scene, objects, work, job["out_dir"], hair, solid)
         shutil.move(str(work / "render.exr"), str(job["out_dir"] / "render.exr"))
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -900,7 +937,11 @@ def render_job(job: dict) -> dict:
             "mask_samples": MASK_SAMPLES, "subsurface_method": SKIN_SSS_METHOD}
     if hair is not None:
         info["hair"] = {"triangles": len(hair.data.polygons), "rgb": job["hair"]["rgb"].tolist(),
-                        "roughness": job["hair"]["roughness"], "transparent_bounces": HAIR_TRANSPARENT_BOUNCES}
+                        "roughness": job["hair"]["roughness"]}
+        if solid:
+            info["hair"].update(solid=True, metallic=job["hair"]["metallic"])
+        else:
+            info["hair"]["transparent_bounces"] = HAIR_TRANSPARENT_BOUNCES
     if job["lighting"]["kind"] == "hdri":
         path = hdri_path(job["lighting"]["name"])
         info["hdri"] = {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}

@@ -8,8 +8,9 @@
   ``mask_skin.png``, ``mask_head.png``, ``render.exr`` and ``scene.json`` with ``K``, ``R``, ``t``
   (engine conventions), ``landmarks478`` (true MediaPipe-order points projected to pixels),
   ``landmarks478_3d``, ``exposure_gain`` and the scene description;
-* for a scene with hair (:func:`bench.groundtruth.scenes.hair_scenes`), ``hair/HEAD_HAIR_SEED.npz`` its cards
-  and ``renders/SCENE/mask_hair.png`` the hair's coverage of the skin (see ``cycles_render.py``).
+* for a scene with hair (:func:`bench.groundtruth.scenes.hair_scenes`) or glasses
+  (:func:`bench.groundtruth.scenes.glasses_scenes`), ``hair/HEAD_HAIR_SEED.npz`` its cards and
+  ``renders/SCENE/mask_hair.png`` their coverage of the skin (see ``cycles_render.py``).
 
 A render is redone only when its ``scene.json`` inputs change. Blender runs out of process (the
 ``bpy`` venv, :mod:`bench.groundtruth.cycles_render`), one batch for all missing renders.
@@ -32,7 +33,8 @@ os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
 import cv2  # noqa: E402
 
 from bench.groundtruth import albedos as gt_albedos  # noqa: E402
-from bench.groundtruth.hair import HAIR_COLOURS, HAIR_ROUGHNESS, HAIR_VERSION, hair_cards  # noqa: E402
+from bench.groundtruth.glasses import FRAME_STYLES, GLASSES_VERSION  # noqa: E402
+from bench.groundtruth.hair import HAIR_COLOURS, HAIR_ROUGHNESS, HAIR_VERSION, HairSpec, hair_cards  # noqa: E402
 from bench.groundtruth.heads import make_head, mesh_arrays, true_landmarks_3d  # noqa: E402
 from bench.groundtruth.layout import layout  # noqa: E402
 from bench.groundtruth.perturb import encode_srgb8, luminance  # noqa: E402
@@ -109,8 +111,8 @@ def _head(cache: Path, scene: Scene) -> Path:
 
 def _hair(cache: Path, scene: Scene, mesh: Path) -> dict:
     """Writes the scene's hair cards (``hair/HEAD_HAIR_SEED.npz``, from the true head's skin and
-    landmarks); returns the job's ``hair`` field, with a digest of the cards and HAIR_VERSION so that
-    the render's key follows them (the renderer ignores both)."""
+    landmarks); returns the job's ``hair`` field, with a digest of the cards and HAIR_VERSION (a
+    frame's GLASSES_VERSION) so that the render's key follows them (the renderer ignores both)."""
     from engine.head.model import load_head_model
 
     with np.load(mesh) as data:
@@ -122,8 +124,18 @@ def _hair(cache: Path, scene: Scene, mesh: Path) -> dict:
     arrays = cards.arrays()
     np.savez_compressed(path, **arrays)
     digest = hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in arrays.values())).hexdigest()[:16]
-    return {"cards": str(path), "rgb": list(HAIR_COLOURS[scene.hair.colour]), "roughness": HAIR_ROUGHNESS,
-            "digest": digest, "version": HAIR_VERSION}
+    look, version = _card_look(scene.hair)
+    return {"cards": str(path), **look, "digest": digest, "version": version}
+
+
+def _card_look(hair: HairSpec) -> tuple[dict, int]:
+    """(the job's ``hair`` fields of the cards' material, the version of their shader): strand hair's
+    colour and roughness, or a glasses frame's opaque material."""
+    if hair.style != "glasses":  # just these keys: the hair renders' cache keys on them
+        return {"rgb": list(HAIR_COLOURS[hair.colour]), "roughness": HAIR_ROUGHNESS}, HAIR_VERSION
+    frame = FRAME_STYLES[hair.colour]
+    return ({"rgb": list(frame.rgb), "roughness": frame.roughness, "solid": True, "metallic": frame.metallic},
+            GLASSES_VERSION)
 
 
 def _job(cache: Path, scene: Scene, samples: int) -> dict:

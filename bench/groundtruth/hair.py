@@ -21,7 +21,9 @@ import numpy as np
 __all__ = ["HairSpec", "HairCards", "HAIR_STYLES", "HAIR_COLOURS", "HAIR_ROUGHNESS", "HAIR_VERSION", "hair_cards",
            "skull_centre", "cast_to_skin", "BROW_LANDMARKS", "MOUTH_CORNERS", "EYE_CORNERS"]
 
-HAIR_STYLES = ("fringe", "fringe+cheeks")
+HAIR_STYLES = ("fringe", "fringe+cheeks", "glasses")
+"""Card styles: "glasses" is an eyeglasses frame (:mod:`bench.groundtruth.glasses`), opaque cards the
+same machinery places, writes and renders."""
 HAIR_COLOURS = {
     "brown": (0.045, 0.022, 0.011),
     "blonde": (0.42, 0.27, 0.11),
@@ -72,7 +74,8 @@ RAY_EPS = 1e-9
 @dataclass(frozen=True)
 class HairSpec:
     """A scene's hair: ``style`` one of :data:`HAIR_STYLES`; ``colour`` a key of
-    :data:`HAIR_COLOURS`; ``seed`` draws the strands."""
+    :data:`HAIR_COLOURS` (for "glasses" of :data:`bench.groundtruth.glasses.FRAME_STYLES`); ``seed``
+    draws the strands (a frame ignores it)."""
 
     style: str
     colour: str
@@ -87,7 +90,8 @@ class HairSpec:
 class HairCards:
     """``vertices`` (V, 3) float32 head-space metres; ``faces`` (F, 3) int32 triangles; ``uvs`` (V, 2)
     float32: u = 2 x card index + (0 | 1) across the card, v = 0 at the root -> 1 at the tip; ``card``
-    (V,) int32 card index; ``kind`` (C,) the card kinds ("fringe" / "cheek")."""
+    (V,) int32 card index; ``kind`` (C,) the card kinds ("fringe" / "cheek"; a frame's "rim" / "bridge" /
+    "temple")."""
 
     vertices: np.ndarray
     faces: np.ndarray
@@ -245,9 +249,14 @@ def _card(vertices: np.ndarray, skin_faces: np.ndarray, centre: np.ndarray, stra
 
 def hair_cards(vertices: np.ndarray, skin_faces: np.ndarray, landmarks: np.ndarray, spec: HairSpec) -> HairCards:
     """The cards of ``spec`` on the head ``vertices`` (V, 3) whose skin triangles are ``skin_faces``
-    (F, 3); ``landmarks`` (478, 3) the head's MediaPipe-order points in head space."""
+    (F, 3); ``landmarks`` (478, 3) the head's MediaPipe-order points in head space. Style "glasses"
+    is :func:`bench.groundtruth.glasses.glasses_cards`."""
     if spec.style not in HAIR_STYLES:
         raise ValueError(f"hair style must be one of {HAIR_STYLES}, got {spec.style!r}")
+    if spec.style == "glasses":
+        from bench.groundtruth.glasses import glasses_cards  # glasses.py builds on this module's HairCards
+
+        return glasses_cards(vertices, skin_faces, landmarks, spec)
     if spec.colour not in HAIR_COLOURS:
         raise ValueError(f"hair colour must be one of {sorted(HAIR_COLOURS)}, got {spec.colour!r}")
     rng = np.random.default_rng(spec.seed)

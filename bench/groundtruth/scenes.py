@@ -5,7 +5,9 @@ The full set crosses 6 heads with 10 lightings each (every one of Blender's 8 wo
 and top keys with <= 5 % ambient, amber and blue keys, a window + tungsten mix, -1.5 / +1.5 EV),
 each head from its own view (yaw 0, +-25, +-45 degrees; 35-135 mm; 512-1024 px). The subset (2 heads
 x 3 lightings) is the machinery check. :func:`hair_scenes` are scenes of the full set with synthetic
-hair cards over the forehead and cheeks (:mod:`bench.groundtruth.hair`, ``bench/bench_hair.py``).
+hair cards over the forehead and cheeks (:mod:`bench.groundtruth.hair`, ``bench/bench_hair.py``),
+:func:`glasses_scenes` the same scenes with eyeglasses frames (:mod:`bench.groundtruth.glasses`,
+``bench/bench_hair.py --glasses``).
 
 Lighting directions are head space (+X the head's left, +Y up, +Z out of the face), from the head
 toward the light. Camera: OpenCV ``pixel = K (R X + t)``.
@@ -20,7 +22,7 @@ from bench.groundtruth.hair import HairSpec
 from bench.groundtruth.heads import HeadSpec
 
 __all__ = ["View", "Lighting", "Scene", "HEADS", "LIGHTINGS", "VIEWS", "HDRIS", "scenes", "camera",
-           "hair_scenes", "HAIR_SCENES"]
+           "hair_scenes", "HAIR_SCENES", "glasses_scenes", "GLASSES_SCENES"]
 
 HDRIS = ("city", "courtyard", "forest", "interior", "night", "studio", "sunrise", "sunset")
 SENSOR_WIDTH_MM = 36.0
@@ -177,16 +179,37 @@ HAIR_SCENES = (
 coloured key per head; the frontal, the +25 degree and the 135 mm frontal view."""
 
 
-def hair_scenes(bare: bool = False) -> list[Scene]:
-    """The full set's scenes of :data:`HAIR_SCENES` with their hair (seeded by the head's seed), or
-    with ``bare`` the same scenes without it (the baseline)."""
+GLASSES_SCENES = (
+    ("h0", ("hdri-city", "hard_side"), "glasses", "black"),
+    ("h1", ("hdri-studio", "amber_key"), "glasses", "gold"),
+    ("h5", ("hdri-courtyard", "hard_top"), "glasses", "black"),
+)
+"""The same heads and lightings as :data:`HAIR_SCENES` (so the bare twins are the very same renders)
+wearing eyeglasses frames (:mod:`bench.groundtruth.glasses`): black acetate, thin gold metal."""
+
+
+def _dressed(table: tuple, bare: bool) -> list[Scene]:
+    """The full set's scenes of ``table`` ((head, lightings, style, colour) rows) with their cards
+    (seeded by the head's seed), or with ``bare`` the same scenes without them."""
     out = []
     for s in scenes():
-        for head, lights, style, colour in HAIR_SCENES:
+        for head, lights, style, colour in table:
             if s.head.name == head and s.lighting.name in lights:
                 hair = None if bare else HairSpec(style, colour, s.head.seed)
                 out.append(Scene(s.head, s.view, s.lighting, hair))
     return out
+
+
+def hair_scenes(bare: bool = False) -> list[Scene]:
+    """The full set's scenes of :data:`HAIR_SCENES` with their hair (seeded by the head's seed), or
+    with ``bare`` the same scenes without it (the baseline)."""
+    return _dressed(HAIR_SCENES, bare)
+
+
+def glasses_scenes(bare: bool = False) -> list[Scene]:
+    """The full set's scenes of :data:`GLASSES_SCENES` with their glasses, or with ``bare`` the same
+    scenes without them (the baseline: the hair bench's bare scenes)."""
+    return _dressed(GLASSES_SCENES, bare)
 
 
 def camera(view: View) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:

@@ -216,3 +216,33 @@ def test_bad_job_exits_with_a_message(tmp_path):
     assert proc.returncode == 2
     assert "job 'bad'" in proc.stderr and "does not exist" in proc.stderr
     assert proc.stdout == ""
+
+
+CHECK_HAIR = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import cycles_render as cr
+for hair in json.loads(sys.argv[2]):
+    try:
+        out = cr.check_hair(hair)
+        print(json.dumps({"solid": out["solid"], "metallic": out["metallic"], "roughness": out["roughness"]}))
+    except cr.JobError as exc:
+        print(json.dumps({"error": str(exc)}))
+"""
+
+
+def test_check_hair_takes_solid_cards(tmp_path):
+    """Hair cards stay strand cards by default; ``solid`` (eyeglasses frames) may carry a metallic;
+    anything else is a JobError."""
+    cards = tmp_path / "cards.npz"
+    cards.write_bytes(b"")
+    base = {"cards": str(cards), "rgb": [0.1, 0.1, 0.1]}
+    cases = [base, {**base, "solid": True, "metallic": 1.0, "roughness": 0.3}, {**base, "solid": "yes"},
+             {**base, "metallic": 0.5}, {**base, "solid": True, "metallic": 2.0}, {**base, "roughness": "x"}]
+    proc = subprocess.run([str(BPY_PYTHON), "-c", CHECK_HAIR, str(SCRIPT.parent), json.dumps(cases)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    res = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert res[0] == {"solid": False, "metallic": 0.0, "roughness": 0.38}
+    assert res[1] == {"solid": True, "metallic": 1.0, "roughness": 0.3}
+    assert [("error" in r) for r in res[2:]] == [True] * 4, res
