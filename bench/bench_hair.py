@@ -1,9 +1,11 @@
 """Hair over the skin (issue #10): the engine on Cycles renders of ground-truth heads with synthetic hair
 cards over the forehead and cheeks, scored inside the skin the hair hides (target: mean ΔE00 vs the true
 albedo ≤ 8) and on the seen skin it leaves bare; with ``--glasses`` the same on heads wearing opaque
-eyeglasses frames (:mod:`bench.groundtruth.glasses`), scored inside the skin the frames hide.
+eyeglasses frames (:mod:`bench.groundtruth.glasses`), scored inside the skin the frames hide; with
+``--glasses --train`` the same on training heads, what the glasses detector may be tuned on.
 
-    python bench/bench_hair.py [--glasses] [--out bench_out/hair] [--cache .cache/groundtruth_hair] [--no-baseline]
+    python bench/bench_hair.py [--glasses [--train]] [--out bench_out/hair] [--cache .cache/groundtruth_hair]
+                               [--no-baseline]
 
 The scenes are :func:`bench.groundtruth.scenes.hair_scenes` (3 heads x 2 lightings of the full set, at
 its resolution and sample count) with their cards (:mod:`bench.groundtruth.hair`), rendered into their
@@ -12,7 +14,11 @@ engine's error on the very same texels is the reference: what the hair costs, no
 light cost anyway. The engine runs exactly as in ``bench_groundtruth.py`` (:func:`run_engine` on
 ``photo.png``); texel sets and figures: :mod:`bench.groundtruth.score_hair`. The glasses scenes
 (:func:`bench.groundtruth.scenes.glasses_scenes`) are the same heads and lightings, so their bare twins
-are the hair bench's (same cache, default out ``bench_out/glasses``).
+are the hair bench's (same cache, default out ``bench_out/glasses``). The training glasses scenes
+(:func:`bench.groundtruth.train_scenes.glasses_train_scenes`: training heads, views and lightings, and a
+third frame) are rendered into the training cache (``.cache/groundtruth_train``, never a benchmark
+cache; their bare twins are training scenes, shared with ``build_hair_model.py``), default out
+``bench_out/glasses_train``.
 
 Prints a table per render and the mean, and writes into ``--out``: ``hair.json`` (every figure, the
 thresholds, the machine and the commit), ``hair.md`` (the table) and ``contact_sheet.png`` (per render:
@@ -50,8 +56,12 @@ from bench.groundtruth.score_hair import (  # noqa: E402
     score_hair,
 )
 from bench.groundtruth.sheet import face_box  # noqa: E402
+from bench.groundtruth.train_scenes import glasses_train_scenes  # noqa: E402
 
 DEFAULT_CACHE = REPO / ".cache" / "groundtruth_hair"
+TRAIN_CACHE = REPO / ".cache" / "groundtruth_train"
+BENCHMARK_CACHES = (DEFAULT_CACHE, REPO / ".cache" / "groundtruth", REPO / ".cache" / "groundtruth_subset")
+"""Caches of benchmark renders: the training scenes are never rendered into them."""
 TILE = 256
 LABEL_H = 18
 TINT = (0.45, (255, 40, 40))
@@ -80,7 +90,8 @@ COLUMNS = (
 class Bench:
     """What covers the skin: ``name`` of the output files; ``title`` and ``cards`` open the table's
     header; ``cover`` names the cover in the thresholds; ``bare`` labels the baseline; ``scenes`` the
-    scene list (``bare=True``: the baseline's); ``out`` the default output folder."""
+    scene list (``bare=True``: the baseline's); ``out`` and ``cache`` the default output and render
+    folders."""
 
     name: str
     title: str
@@ -89,11 +100,14 @@ class Bench:
     bare: str
     scenes: Callable[..., list[Scene]]
     out: Path
+    cache: Path = DEFAULT_CACHE
 
 
 HAIR = Bench("hair", "Hair benchmark", "hair cards", "hair", "no hair", hair_scenes, REPO / "bench_out" / "hair")
 GLASSES = Bench("glasses", "Glasses benchmark", "glasses frames", "frame", "no glasses", glasses_scenes,
                 REPO / "bench_out" / "glasses")
+GLASSES_TRAIN = Bench("glasses", "Glasses training scenes", "glasses frames", "frame", "no glasses",
+                      glasses_train_scenes, REPO / "bench_out" / "glasses_train", TRAIN_CACHE)
 DEFAULT_OUT = HAIR.out
 
 
@@ -256,12 +270,20 @@ def run(out_dir: Path, cache: Path, baseline: bool = True, log=print, bench: Ben
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--glasses", action="store_true", help="eyeglasses frames instead of hair")
-    ap.add_argument("--out", type=Path, default=None, help=f"default {HAIR.out} ({GLASSES.out} with --glasses)")
-    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    ap.add_argument("--train", action="store_true",
+                    help=f"with --glasses: the training heads' glasses scenes (default cache {TRAIN_CACHE})")
+    ap.add_argument("--out", type=Path, default=None,
+                    help=f"default {HAIR.out} ({GLASSES.out} with --glasses, {GLASSES_TRAIN.out} with --train)")
+    ap.add_argument("--cache", type=Path, default=None, help=f"default {DEFAULT_CACHE} ({TRAIN_CACHE} with --train)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the renders and runs without hair (glasses)")
     args = ap.parse_args()
-    bench = GLASSES if args.glasses else HAIR
-    run(args.out or bench.out, args.cache, not args.no_baseline, bench=bench)
+    if args.train and not args.glasses:
+        ap.error("--train needs --glasses (the hair training scenes are bench/build_hair_model.py's)")
+    bench = (GLASSES_TRAIN if args.train else GLASSES) if args.glasses else HAIR
+    cache = args.cache or bench.cache
+    if args.train and cache.resolve() in {c.resolve() for c in BENCHMARK_CACHES}:
+        ap.error(f"--train renders training scenes: not into the benchmark cache {cache}")
+    run(args.out or bench.out, cache, not args.no_baseline, bench=bench)
 
 
 if __name__ == "__main__":

@@ -108,8 +108,11 @@ class FrameStyle:
 FRAME_STYLES = {
     "black": FrameStyle((0.02, 0.02, 0.02), 0.25, 0.0, 0.0045, 0.0035, 0.004, 0.0025),
     "gold": FrameStyle((0.8, 0.6, 0.3), 0.3, 1.0, 0.0018, 0.0012, 0.0022, 0.0012),
+    "tortoise": FrameStyle((0.09, 0.04, 0.014), 0.2, 0.0, 0.0055, 0.004, 0.0055, 0.003),
 }
-"""Frame colours (HairSpec.colour for style "glasses"): black acetate and thin gold metal."""
+"""Frame colours (HairSpec.colour for style "glasses"): black acetate and thin gold metal (the benchmark's),
+and a wide dark tortoise-brown acetate (one plain colour, no mottle; the training scenes only): a frame
+nearer the skin's hue than black or gold, and wider than the black."""
 
 
 @dataclass(frozen=True)

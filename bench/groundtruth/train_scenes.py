@@ -5,6 +5,8 @@ bare); heads t0-t11 (seeds 201-212) are bare, under Blender's HDRIs from a rando
 the ground-truth tone variants (:data:`bench.groundtruth.albedos.ALBEDO_SPECS`), shapes and hair
 strands are new draws; some scenes are also rendered small (:data:`SMALL_PX`).
 ``bench/build_hair_model.py`` renders them into ``.cache/groundtruth_train``.
+:func:`glasses_train_scenes` puts eyeglasses frames (:mod:`bench.groundtruth.glasses`) on some of these
+scenes (``bench/bench_hair.py --glasses --train``, same cache).
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from bench.groundtruth.hair import HairSpec
 from bench.groundtruth.heads import HeadSpec
 from bench.groundtruth.scenes import LIGHTINGS, Lighting, Scene, View, hard, hdri, tinted_key
 
-__all__ = ["train_scenes", "calibration_scenes"]
+__all__ = ["train_scenes", "calibration_scenes", "glasses_train_scenes", "GLASSES_TRAIN_SCENES"]
 
 _HAIR = (
     # head, seed, expression, albedo, (view, yaw, pitch, focal mm, px), lighting, HDRI rotation, hair colour, bare twin
@@ -101,3 +103,31 @@ def calibration_scenes() -> list[Scene]:
     None is a benchmark scene (different heads, views and lights)."""
     return [Scene(HeadSpec(name, seed, expr, albedo), View("v0", *view), light)
             for name, seed, expr, albedo, view, light in _CALIBRATION]
+
+
+GLASSES_TRAIN_SCENES = (
+    ("t301_y0_hdri-forest", "black"),
+    ("t306_y-10_hard_side", "gold"),
+    ("c2_v0_warm_key", "tortoise"),
+    ("c3_v0_cool_key", "black"),
+    ("t5_v0_hdri-interior", "gold"),
+    ("t11_v0_hdri-courtyard", "tortoise"),
+    ("t0_v0s_hdri-interior", "black"),
+    ("t4_v0s_hdri-night", "gold"),
+)
+"""(scene id of :func:`train_scenes` or :func:`calibration_scenes`, frame colour): yaw -33..+30 degrees,
+HDRIs with their rotations, a hard side key, warm and cool tinted keys; the 768 px frontal 50 mm face
+down to the 400 px ones (eyes about 55 px apart); black, gold and tortoise frames; every albedo different."""
+
+
+def glasses_train_scenes(bare: bool = False) -> list[Scene]:
+    """The scenes of :data:`GLASSES_TRAIN_SCENES` wearing their frames (seeded by the head's seed, as
+    :func:`bench.groundtruth.scenes.glasses_scenes`), or with ``bare`` the same scenes without them: the
+    training scenes themselves, so the bare twins are renders shared with ``bench/build_hair_model.py``.
+    What the glasses detector may be tuned on; the benchmark's glasses scenes stay out of it."""
+    pool = {s.id: s for s in train_scenes() + calibration_scenes()}
+    out = []
+    for scene_id, colour in GLASSES_TRAIN_SCENES:
+        s = pool[scene_id]
+        out.append(s if bare else Scene(s.head, s.view, s.lighting, HairSpec("glasses", colour, s.head.seed)))
+    return out

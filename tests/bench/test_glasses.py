@@ -18,7 +18,8 @@ from bench.groundtruth.glasses import (
     outermost_skin,
 )
 from bench.groundtruth.hair import HairSpec, hair_cards
-from bench.groundtruth.scenes import glasses_scenes, hair_scenes
+from bench.groundtruth.scenes import HEADS, glasses_scenes, hair_scenes, scenes
+from bench.groundtruth.train_scenes import calibration_scenes, glasses_train_scenes, train_scenes
 
 TOLERANCE_M = 1e-5
 """The cards are float32: clearances hold to this."""
@@ -54,7 +55,6 @@ def test_mesh_is_finite_and_well_formed(frame, template) -> None:
     assert area.min() > 1e-9  # no degenerate triangle
     assert frame.kind.count("rim") == 8 and frame.kind.count("bridge") == 4 and frame.kind.count("temple") == 10
     assert np.array_equal(np.unique(frame.card), np.arange(len(frame.kind)))
-
 
 
 def test_frame_is_deterministic_and_ignores_the_seed(template) -> None:
@@ -122,3 +122,28 @@ def test_glasses_scenes_share_the_hair_scenes_bare_twins() -> None:
     for dressed, bare in zip(glasses_scenes(), glasses_scenes(bare=True), strict=True):
         assert dressed.hair.style == "glasses" and dressed.hair.colour in FRAME_STYLES
         assert dressed.id == f"{bare.id}_glasses-{dressed.hair.colour}"
+
+
+def test_glasses_training_scenes_share_no_head_with_the_benchmark() -> None:
+    """The glasses detector is tuned on these: not one benchmark head (seed or name), not one benchmark
+    scene, the dressed and bare ones alike."""
+    train = glasses_train_scenes() + glasses_train_scenes(bare=True)
+    assert not {s.head.seed for s in train} & {h.seed for h in HEADS}
+    assert not {s.head.name for s in train} & {h.name for h in HEADS}
+    benchmark = scenes() + glasses_scenes() + glasses_scenes(bare=True) + hair_scenes()
+    assert not {s.id for s in train} & {s.id for s in benchmark}
+
+
+def test_glasses_training_scenes_bare_twins_are_training_scenes() -> None:
+    """The bare twins are training renders (the cache already holds them), and a head name means one
+    head spec (the render cache keeps a head's mesh by its name)."""
+    pool = train_scenes() + calibration_scenes()
+    ids = {s.id for s in pool}
+    for dressed, bare in zip(glasses_train_scenes(), glasses_train_scenes(bare=True), strict=True):
+        assert bare.hair is None and bare.id in ids
+        assert dressed.hair.style == "glasses" and dressed.hair.colour in FRAME_STYLES
+        assert dressed.id == f"{bare.id}_glasses-{dressed.hair.colour}"
+    specs = {}
+    for s in pool + glasses_train_scenes():
+        assert specs.setdefault(s.head.name, s.head) == s.head
+    assert {s.hair.colour for s in glasses_train_scenes()} == set(FRAME_STYLES)
