@@ -1,19 +1,22 @@
 """Fits the engine's hair detector (``engine/texture/data/hair_model.json``) on training renders.
 
 1. Renders the training scenes (:mod:`bench.groundtruth.train_scenes`: heads with hair cards, their
-   bare twins, bare heads under HDRIs; none is a benchmark scene) into ``.cache/groundtruth_train``.
+   bare twins, bare heads under HDRIs; with ``--model glasses`` also heads wearing glasses frames (black
+   and tortoise acetate, gold metal), a frame over the skin being an occluder like hair; none is a
+   benchmark scene) into ``.cache/groundtruth_train``.
 2. Runs the engine on each photo and records the detector's per-texel cues
    (:func:`engine.texture.hair.hair_features`) with nothing detected, so the rest of the texture stage
    does not depend on the model being fitted.
-3. Labels: texels of the true face skin whose photo pixel the hair covers (> 0.5, Cycles' coverage
-   mask) are hair, those it leaves clear (< 0.05) and the seen face skin of a bare head are skin;
+3. Labels: texels of the true face skin whose photo pixel the hair (or the frame) covers (> 0.5,
+   Cycles' coverage mask) are hair, those it leaves clear (< 0.05) and the seen face skin of a bare head are skin;
    partly covered texels are left out.
 4. Fits a logistic model (every scene weighs the same, hair and skin texels balanced, a small L2
    penalty), then picks the hysteresis thresholds that maximise the balanced accuracy of the final
    mask (recall of hair texels, 1 - false alarms on skin) over the training scenes.
 
-Usage: ``.venv/bin/python bench/build_hair_model.py`` (about 10 minutes on 2 cores with the renders
-cached; the first run renders 25 scenes with Cycles).
+Usage: ``.venv/bin/python bench/build_hair_model.py [--model hair|glasses]`` (hair: 44 training renders,
+``engine/texture/data/hair_model.json``; glasses: 52, ``glasses_model.json``; about 12 / 15 minutes on 2
+cores with the renders cached).
 """
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ from bench.groundtruth.generate import SAMPLES, load_scene, render_scenes  # noq
 from bench.groundtruth.layout import layout  # noqa: E402
 from bench.groundtruth.score import seen_face_skin  # noqa: E402
 from bench.groundtruth.score_hair import hair_texels  # noqa: E402
-from bench.groundtruth.train_scenes import train_scenes  # noqa: E402
+from bench.groundtruth.train_scenes import glasses_train_scenes, train_scenes  # noqa: E402
 from engine.texture import hair as H  # noqa: E402
 
 CACHE = REPO / ".cache" / "groundtruth_train"
@@ -177,12 +180,18 @@ def build(samples: list[Sample], log=print) -> tuple[H.HairModel, dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", type=Path, default=CACHE)
-    ap.add_argument("--out", type=Path, default=H.MODEL_PATH)
+    ap.add_argument("--model", choices=("hair", "glasses"), default="hair",
+                    help="hair: the training scenes with hair cards and bare heads (hair_model.json); glasses: "
+                         "those and the training heads wearing glasses frames (glasses_model.json)")
+    ap.add_argument("--out", type=Path, default=None, help="default: the engine's data file of --model")
     args = ap.parse_args()
-    folders = render_scenes(train_scenes(), args.cache.resolve(), SAMPLES["full"])
+    glasses = args.model == "glasses"
+    out = args.out or (H.GLASSES_MODEL_PATH if glasses else H.MODEL_PATH)
+    scenes = train_scenes() + (glasses_train_scenes() if glasses else [])
+    folders = render_scenes(scenes, args.cache.resolve(), SAMPLES["full"])
     model, info = build(collect(folders))
-    args.out.write_text(model.to_json({"generated_by": "bench/build_hair_model.py", **info}))
-    print(f"wrote {args.out}: {info}")
+    out.write_text(model.to_json({"generated_by": f"bench/build_hair_model.py --model {args.model}", **info}))
+    print(f"wrote {out}: {info}")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,9 @@ Cues, per seen texel of the face, ears, neck and scalp (eyebrows and nostrils ex
 A logistic model (:class:`HairModel`, ``data/hair_model.json``) weighs them. It was fitted by
 ``bench/build_hair_model.py`` on Cycles renders of heads with hair cards and without (labels: the
 hair's rendered coverage of each texel's pixel), none of them benchmark scenes. The probability is
-smoothed over the surface and thresholded with hysteresis (:func:`hair_mask`).
+smoothed over the surface and thresholded with hysteresis (:func:`hair_mask`). A second fit of the
+same cues with glasses frames among the occluders (:data:`GLASSES_MODEL_PATH`) finds frames around the
+eyes.
 """
 from __future__ import annotations
 
@@ -37,10 +39,16 @@ __all__ = [
     "hair_features",
     "hair_mask",
     "hair_probability",
+    "GLASSES_MODEL_PATH",
+    "MODEL_PATH",
     "photo_texture_maps",
 ]
 
 MODEL_PATH = Path(__file__).with_name("data") / "hair_model.json"
+GLASSES_MODEL_PATH = Path(__file__).with_name("data") / "glasses_model.json"
+"""The same model fitted with glasses frames as occluders too (``bench/build_hair_model.py --model
+glasses``): it finds frames the hair model leaves, but also more skin, so the texture stage applies it
+only around the eyes (:func:`engine.texture.correct.find_occluders`)."""
 
 FEATURE_NAMES = ("chroma", "dark", "light", "log_texture", "coherence", "log_oriented", "central", "facing",
                  "coherence_x_oriented", "coherence_x_facing", "chroma_x_texture")
