@@ -84,6 +84,9 @@ class CorrectSettings:
     ``glasses_line``: widest glasses rim (fraction of N) the line filter finds; ``glasses_contrast``:
     log-luminance contrast of a rim against its surroundings (dark rims; bright metal rims need
     1.5x); ``glasses_length``: shortest rim component (its longest side, fraction of N).
+    ``glasses_min_share``: the glasses-trained model's texels around the eyes count as a frame only when
+    they cover at least this share of the eye band (training renders: 0.29-0.70 with frames, at most
+    0.20 on the bare heads; a photo one stop over-exposed, 0.13).
     """
 
     eye_margin: float = 0.006
@@ -94,6 +97,7 @@ class CorrectSettings:
     glasses_line: float = 0.016
     glasses_contrast: float = 0.18
     glasses_length: float = 0.045
+    glasses_min_share: float = 0.24
     min_outlier_area: float = 4e-4
     hair_margin: float = 0.006
     relight_hair_share: float = 0.3
@@ -282,21 +286,25 @@ def find_occluders(albedo: np.ndarray, confidence: np.ndarray, unwrap: Unwrap, m
     feats = hair_features(chroma, dark, *maps, central, facing, cand, ref)
     hair_model = HairModel.load()
     hair = hair_mask(hair_probability(feats, hair_model), cand, hair_model)  # within cand
-    hair |= _frames(feats, cand & (_image_to_texels(unwrap, _eye_band(lm, photo.shape[:2])) > 0))
+    hair |= _frames(feats, cand & (_image_to_texels(unwrap, _eye_band(lm, photo.shape[:2])) > 0), settings)
     if hair.any():
         hair |= _cut_off_islands(hair, cand, ref, n)  # islands of cand
     return Occluders(hair, _colour_outliers(chroma, dark, cand, unwrap, model, confidence, settings))
 
 
-def _frames(feats: HairFeatures, band: np.ndarray) -> np.ndarray:
+def _frames(feats: HairFeatures, band: np.ndarray, settings: CorrectSettings) -> np.ndarray:
     """(N, N) bool glasses frames: the glasses-trained model (:data:`engine.texture.hair.GLASSES_MODEL_PATH`)
     on the same cues, within ``band`` (N, N) bool, the candidate texels around the eyes. Fitted on training
     renders with black, tortoise and gold frames it finds most of a frame (the hair model alone misses
-    frames over the central face, where no hair grows) but also more skin: around the eyes only."""
+    frames over the central face, where no hair grows) but also more skin: around the eyes only, and only
+    when it finds a frame's worth (``settings.glasses_min_share`` of the band)."""
     if not band.any():
         return np.zeros_like(band)
     model = HairModel.load(GLASSES_MODEL_PATH)
-    return hair_mask(hair_probability(feats, model), band, model)
+    frames = hair_mask(hair_probability(feats, model), band, model)
+    if frames.sum() < settings.glasses_min_share * band.sum():
+        return np.zeros_like(band)  # a few creases or shadows around bare eyes, not a frame
+    return frames
 
 
 def _colour_outliers(chroma: np.ndarray, dark: np.ndarray, cand: np.ndarray, unwrap: Unwrap, model: HeadModel,
