@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.groundtruth.hair import HairCards, HairSpec
+from bench.groundtruth.hair import HairCards, HairSpec, smooth_polyline
 
 __all__ = ["FrameStyle", "FRAME_STYLES", "GLASSES_VERSION", "glasses_cards", "outermost_skin",
            "LEFT_EYE_CONTOUR", "RIGHT_EYE_CONTOUR", "IRIS_CENTRES", "RIM_CLEARANCE_M", "BRIDGE_CLEARANCE_M",
@@ -153,13 +153,6 @@ def outermost_skin(vertices: np.ndarray, skin_faces: np.ndarray, query: np.ndarr
         best = np.where(inside, coord, -np.inf).max(1)
         out[lo:lo + chunk] = np.where(np.isfinite(best), sign * best, np.nan)
     return out
-
-
-def _smooth(x: np.ndarray, passes: int) -> np.ndarray:
-    """(S, ...) profile smoothed by [1, 2, 1] passes, ends fixed."""
-    for _ in range(passes):
-        x = np.concatenate([x[:1], (x[:-2] + 2 * x[1:-1] + x[2:]) / 4.0, x[-1:]])
-    return x
 
 
 def _resample_closed(points: np.ndarray, n: int) -> np.ndarray:
@@ -345,7 +338,7 @@ def _temple(vertices, skin_faces, lenses: _Lenses, front: _Front, ear: _Ear, ind
     out = side * x_h + (max(need[-1], side * x_h) - side * x_h) * s
     out = np.maximum(out, need)
     for _ in range(SMOOTH_PASSES):
-        out = np.maximum(_smooth(out, 1), need)
+        out = np.maximum(smooth_polyline(out, 1), need)
     x = side * out
     edges = [np.c_[x, y + sign * 0.5 * style.temple_height, z] for sign in (-1.0, 1.0)]
     back = np.zeros_like(edges[0])

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["HairSpec", "HairCards", "HAIR_STYLES", "HAIR_COLOURS", "HAIR_ROUGHNESS", "HAIR_VERSION", "hair_cards",
-           "skull_centre", "cast_to_skin", "BROW_LANDMARKS", "MOUTH_CORNERS", "EYE_CORNERS"]
+           "skull_centre", "cast_to_skin", "smooth_polyline", "BROW_LANDMARKS", "MOUTH_CORNERS", "EYE_CORNERS"]
 
 HAIR_STYLES = ("fringe", "fringe+cheeks", "glasses")
 """Card styles: "glasses" is an eyeglasses frame (:mod:`bench.groundtruth.glasses`), opaque cards the
@@ -225,9 +225,9 @@ def _cheeks(rng: np.random.Generator, landmarks: np.ndarray, centre: np.ndarray,
     return strands
 
 
-def _smooth(x: np.ndarray) -> np.ndarray:
-    """(S, 3) polyline smoothed by SMOOTH_PASSES [1, 2, 1] passes, ends fixed."""
-    for _ in range(SMOOTH_PASSES):
+def smooth_polyline(x: np.ndarray, passes: int = SMOOTH_PASSES) -> np.ndarray:
+    """(S, ...) polyline or profile smoothed by ``passes`` [1, 2, 1] passes, ends fixed."""
+    for _ in range(passes):
         x = np.concatenate([x[:1], (x[:-2] + 2 * x[1:-1] + x[2:]) / 4.0, x[-1:]])
     return x
 
@@ -238,8 +238,8 @@ def _card(vertices: np.ndarray, skin_faces: np.ndarray, centre: np.ndarray, stra
     hits, normals = cast_to_skin(vertices, skin_faces, centre, _directions(strand.azimuth, strand.elevation))
     if not np.all(np.isfinite(hits)):
         return None
-    line = _smooth(hits + normals * strand.offset)
-    normals = _smooth(normals)
+    line = smooth_polyline(hits + normals * strand.offset)
+    normals = smooth_polyline(normals)
     tangent = np.gradient(line, axis=0)
     side = np.cross(normals, tangent)
     side /= np.maximum(np.linalg.norm(side, axis=1, keepdims=True), 1e-12)

@@ -25,17 +25,6 @@ TOLERANCE_M = 1e-5
 """The cards are float32: clearances hold to this."""
 
 
-@pytest.fixture(scope="module")
-def template() -> dict:
-    from bench.groundtruth.heads import true_landmarks_3d
-    from engine.head.model import load_head_model
-
-    m = load_head_model()
-    verts = m.vertices.numpy().astype(np.float64)
-    skin = m.faces.numpy()[m.face_part.numpy() == m.part_id("skin")]
-    return {"vertices": verts, "skin": skin, "landmarks": true_landmarks_3d(m, verts)}
-
-
 @pytest.fixture(scope="module", params=sorted(FRAME_STYLES))
 def frame(request, template):
     return glasses_cards(template["vertices"], template["skin"], template["landmarks"],

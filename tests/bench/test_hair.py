@@ -8,7 +8,6 @@ import math
 from dataclasses import replace
 
 import numpy as np
-import pytest
 
 from bench.groundtruth.hair import BROW_LANDMARKS, EYE_CORNERS, HairSpec, cast_to_skin, hair_cards, skull_centre
 from bench.groundtruth.scenes import hair_scenes, scenes
@@ -16,17 +15,6 @@ from bench.groundtruth.score_hair import MIN_TEXELS, HairTexels, de_on, hair_tex
 
 LAYOUT_SIZE = 256
 """Small atlas: the texel sets only need to be right, not dense."""
-
-
-@pytest.fixture(scope="module")
-def template() -> dict:
-    from bench.groundtruth.heads import true_landmarks_3d
-    from engine.head.model import load_head_model
-
-    m = load_head_model()
-    verts = m.vertices.numpy().astype(np.float64)
-    skin = m.faces.numpy()[m.face_part.numpy() == m.part_id("skin")]
-    return {"vertices": verts, "skin": skin, "landmarks": true_landmarks_3d(m, verts)}
 
 
 def _cards(template: dict, style: str, seed: int = 3):

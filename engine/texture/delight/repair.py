@@ -75,8 +75,8 @@ def _like_local(candidate: np.ndarray, albedo: np.ndarray, known: np.ndarray, se
     """(N, N) bool: ``candidate`` (N, N, 3) has the chromaticity of the local albedo around each texel
     (the normalised-convolution mean of ``albedo`` over the ``known`` texels) within
     ``settings.mirror_chroma_tolerance`` in every channel."""
-    n = albedo.shape[0]
-    local = _local_mean(albedo, known.astype(np.float32), sigma=max(settings.min_blur_sigma, settings.outlier_sigma * n))
+    sigma = max(settings.min_blur_sigma, settings.outlier_sigma * albedo.shape[0])
+    local = _local_mean(albedo, known.astype(np.float32), sigma=sigma)
     diff = np.abs(_chromaticity(candidate) - _chromaticity(local)).max(axis=-1)
     return diff <= settings.mirror_chroma_tolerance
 
