@@ -363,13 +363,23 @@ def _cut_off_islands(hair: np.ndarray, cand: np.ndarray, ref: np.ndarray, n: int
 
 
 def _eye_band(lm: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:
-    """(H, W) uint8: where glasses sit: around both eyes and the bridge, out toward the temples."""
-    pts = np.concatenate([lm[list(LEFT_EYE)], lm[list(RIGHT_EYE)]]).astype(np.float32)
-    img = np.zeros(image_shape, np.uint8)
-    cv2.fillPoly(img, [np.round(cv2.convexHull(pts)[:, 0] * 4).astype(np.int32)], 1, shift=2)
+    """(H, W) uint8: where glasses sit: around both eyes and the bridge, out toward the temples: the eyes'
+    convex hull grown by an ellipse 1.0 x 0.45 inter-ocular distances in radius. Both are convex, so the
+    grown hull is the convex hull of every hull point moved around the ellipse's outline (one fill
+    instead of a dilation with a kernel a quarter of the face wide: 0.8 s -> under 10 ms at 1024²)."""
+    pts = np.concatenate([lm[list(LEFT_EYE)], lm[list(RIGHT_EYE)]]).astype(np.float64)
     iod = _iod(lm)
     kx, ky = max(1, int(round(1.0 * iod))), max(1, int(round(0.45 * iod)))
-    return cv2.dilate(img, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * kx + 1, 2 * ky + 1)))
+    theta = np.linspace(0.0, 2.0 * np.pi, _EYE_BAND_OUTLINE, endpoint=False)
+    ring = np.stack([kx * np.cos(theta), ky * np.sin(theta)], axis=-1)
+    grown = (pts[:, None, :] + ring[None]).reshape(-1, 2).astype(np.float32)
+    img = np.zeros(image_shape, np.uint8)
+    cv2.fillPoly(img, [np.round(cv2.convexHull(grown)[:, 0] * 4).astype(np.int32)], 1, shift=2)
+    return img
+
+
+_EYE_BAND_OUTLINE = 64
+"""Points on the ellipse's outline that :func:`_eye_band` moves the eyes' hull around."""
 
 
 def glasses_mask(albedo: np.ndarray, confidence: np.ndarray, unwrap: Unwrap, model: HeadModel, lm: np.ndarray,
