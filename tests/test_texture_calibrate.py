@@ -129,14 +129,20 @@ def test_the_albedo_does_not_follow_the_cameras_exposure_or_white_balance(astron
 
 
 def test_a_white_balance_that_clips_the_blue_is_still_undone(astronaut_fit, astronaut_rgb) -> None:
-    """A tungsten setting in daylight (blue x2.3, red x0.5): the blue of the eye whites and of the bright
-    skin goes past the white point. The clipped channels are reconstructed (engine/texture/unclip.py), so
-    the eye whites still measure the light and the face colour stays near the original's."""
+    """A tungsten setting in daylight (3200 K: blue x2.2, red x0.85 in the cone space the camera's sensors
+    approximate): the blue of the eye whites and of the bright skin goes past the white point. The clipped
+    channels are reconstructed (engine/texture/unclip.py), so the eye whites still measure the light, and
+    the cone-space correction (not one gain per display primary) takes the face colour back near the
+    original's."""
+    from bench.groundtruth.perturb import shift_white_balance
+
     photo = np.asarray(srgb_to_linear(astronaut_rgb.astype(np.float32) / 255.0), np.float32)
     base = _texture(astronaut_fit, photo)
     face = base.confidence > 128
     ref = _lab(np.asarray(srgb_to_linear(base.albedo_srgb[face].astype(np.float32) / 255.0)).mean(0))
-    out = _texture(astronaut_fit, np.clip(photo * np.array([0.5, 1.1, 2.3], np.float32), 0.0, 1.0))
+    tungsten = shift_white_balance(astronaut_rgb.astype(np.uint8), 3200.0)
+    assert (tungsten[..., 2] == 255).mean() > 0.05  # the case this is about: the blue clips
+    out = _texture(astronaut_fit, np.asarray(srgb_to_linear(tungsten.astype(np.float32) / 255.0), np.float32))
     assert out.metrics["calibration_source_sclera"] == 1.0
     lab = _lab(np.asarray(srgb_to_linear(out.albedo_srgb[face].astype(np.float32) / 255.0)).mean(0))
     assert float(np.linalg.norm(lab - ref)) < 4.0, lab - ref

@@ -156,3 +156,22 @@ def test_match_color_stats_torch_in_torch_out() -> None:
 def test_skin_stats_empty_mask_raises() -> None:
     with pytest.raises(ShapeError):
         skin_stats(np.zeros((8, 8, 3), np.float32), np.zeros((8, 8), np.float32))
+
+
+def test_the_adaptation_takes_one_white_to_the_other_and_undoes_a_cone_space_shift() -> None:
+    """``adaptation_matrix`` maps its source white onto its target, is a plain scale between equal whites,
+    and undoes a tungsten white balance made in another cone space (Bradford, the bench's) to well under
+    1 ΔE00 on skin, where one gain per display primary leaves about 7."""
+    from bench.groundtruth.perturb import white_balance_matrix
+    from engine.texture.color import adaptation_matrix
+
+    sclera = np.array([0.76, 0.70, 0.63])
+    warm = np.array([1.1, 1.23, 1.46]) * sclera
+    np.testing.assert_allclose(adaptation_matrix(warm, sclera) @ warm, sclera, atol=1e-9)
+    np.testing.assert_allclose(adaptation_matrix(2.0 * sclera, sclera), 0.5 * np.eye(3), atol=1e-9)
+    shift = white_balance_matrix(3200.0)
+    skin = np.array([0.45, 0.25, 0.18])
+    lab = lambda c: np.asarray(linear_rgb_to_lab(np.asarray(c, np.float32)[None]))[0]  # noqa: E731
+    cones = adaptation_matrix(shift @ sclera, sclera) @ (shift @ skin)
+    primaries = (shift @ skin) * sclera / (shift @ sclera)
+    assert np.linalg.norm(lab(cones) - lab(skin)) < 1.0 < 5.0 < np.linalg.norm(lab(primaries) - lab(skin))

@@ -23,8 +23,11 @@ Two cues fix ``k``:
    camera's white balance is trusted; either way a gain that would put the skin outside the region
    is moved back to its edge (a cast no skin could have is removed).
 
-Everything is a per-channel gain applied to the albedo and its inverse to the lighting, so the
-re-rendered photo is unchanged.
+The estimate is a per-channel gain ``k`` (what a white of the sclera's albedo reads in the de-lit
+photo); the albedo is corrected by the von Kries adaptation in CAT02 cone space that takes that white
+back to the sclera's albedo (:func:`engine.texture.color.adaptation_matrix`: a camera's white balance
+and a light's colour are per-sensor gains, not per-display-primary ones), and the lighting is multiplied
+by ``k``, so the re-rendered photo is unchanged up to the difference between the two.
 """
 from __future__ import annotations
 
@@ -42,7 +45,7 @@ from engine.landmarks import (
     RIGHT_IRIS_CENTRE,
     iris_circle,
 )
-from engine.texture.color import lch_to_linear_rgb, linear_rgb_to_lch, luminance, saturation
+from engine.texture.color import adaptation_matrix, lch_to_linear_rgb, linear_rgb_to_lch, luminance, saturation
 from engine.texture.template import TemplatePalette
 
 __all__ = [
@@ -119,13 +122,17 @@ class CalibrationSettings:
 
 @dataclass(frozen=True)
 class Calibration:
-    """``gain`` (3,): the per-channel factor the de-lit albedo is divided by (``k`` above);
+    """``gain`` (3,): the per-channel light colour and exposure (``k`` above: the lighting is multiplied
+    by it); ``adapt`` (3, 3): the matrix the de-lit albedo is corrected with (linear RGB, ``albedo @
+    adapt.T``; the cone-space adaptation taking ``k`` times the sclera's albedo to the sclera's albedo,
+    which is ``diag(1 / k)`` for a neutral ``k``);
     ``source``: ``sclera`` or ``skin`` (the prior, no usable eye; ``skin+disagree`` when the eyes
     contradicted each other), with ``+clipped`` when an over-exposed eye raised it and ``+skin`` when the skin region moved it back, or ``none``; ``info``: figures for ``params.json``."""
 
     gain: np.ndarray
     source: str
     info: dict[str, float] = field(default_factory=dict)
+    adapt: np.ndarray | None = None
 
 
 def _eye_sclera(photo: np.ndarray, lm: np.ndarray, lid: tuple[int, ...], centre: int, ring: tuple[int, ...],
@@ -413,7 +420,7 @@ def calibrate_gain(skin_rgb: np.ndarray, eyes: list[ScleraSample],
     remove: only its exposure is corrected (a neutral gain)."""
     info: dict[str, float] = {}
     if not settings.enabled:
-        return Calibration(np.ones(3), "none", info)
+        return Calibration(np.ones(3), "none", info, np.eye(3))
     spread = _eye_disagreement_ev(eyes, settings)
     contradict = spread > settings.max_eye_disagreement_ev
     eyes_used = [] if contradict else eyes
@@ -448,7 +455,8 @@ def calibrate_gain(skin_rgb: np.ndarray, eyes: list[ScleraSample],
         info[f"eye{j}_pixels"] = float(e.pixels)
         info[f"eye{j}_clipped"] = float(e.clipped)
     info["source_sclera"] = float(source.startswith("sclera"))
-    return Calibration(k, source, info)
+    white = np.asarray(settings.sclera_albedo, np.float64)
+    return Calibration(k, source, info, adaptation_matrix(k * white, white))
 
 
 def calibration_warnings(cal: Calibration) -> list[str]:
@@ -484,11 +492,17 @@ def _limit(k: np.ndarray, settings: CalibrationSettings) -> np.ndarray:
     return k * (float(np.clip(lum, 1.0 / lim, lim)) / max(lum, 1e-9))
 
 
-def apply_gain(delit, gain: np.ndarray):
-    """The :class:`~engine.texture.delight.Delit` with its albedo divided by ``gain`` (3,) and its
-    lighting and shading multiplied by it (the product, i.e. the re-rendered photo, is unchanged)."""
+def apply_gain(delit, gain: np.ndarray, adapt: np.ndarray | None = None):
+    """The :class:`~engine.texture.delight.Delit` with its lighting and shading multiplied by ``gain`` (3,)
+    and its albedo divided by it, or, given ``adapt`` (3, 3) (:attr:`Calibration.adapt`), corrected with
+    that matrix (``albedo @ adapt.T``; the re-rendered photo then changes only by the difference between the
+    matrix and ``diag(1 / gain)``)."""
     g = np.asarray(gain, np.float64)
     light = replace(delit.lighting, sh=delit.lighting.sh * g[None], sun_rgb=delit.lighting.sun_rgb * g)
-    albedo = np.clip(delit.albedo / g.astype(np.float32), 0.0, 1.0)
+    if adapt is None:
+        albedo = delit.albedo / g.astype(np.float32)
+    else:
+        albedo = delit.albedo @ np.asarray(adapt, np.float32).T
+    albedo = np.clip(albedo, 0.0, 1.0)
     return replace(delit, albedo=albedo.astype(np.float32), shading=(delit.shading * g.astype(np.float32)),
                    lighting=light)

@@ -398,7 +398,7 @@ def _light(f: _Frame, model: HeadModel, settings: TextureSettings, runtime: Runt
                          f.grey, not_skin)
     clock.lap("delight")
     d = settings.delight
-    calibrated = apply_gain(delit, calib.gain)
+    calibrated = apply_gain(delit, calib.gain, calib.adapt)
     if d.sheen_f0 > 0.0:
         calibrated = remove_sheen(calibrated, unwrap, ao[1], d.sheen_f0, d.sheen_keep)
     return _Lit(view, unwrap, mirror, calibrated, calib, occluders)
