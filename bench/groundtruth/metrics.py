@@ -35,6 +35,7 @@ __all__ = [
     "SeamResult",
     "GeometryStats",
     "MASK_THRESHOLD",
+    "centre_border_lightness",
     "DELTA_E_PERCENTILE",
     "BS_SIGMA_AT_1024",
     "SEAM_RING_AT_1024",
@@ -285,6 +286,31 @@ def mean_colour_split(pred_linear: np.ndarray, truth_linear: np.ndarray, mask: n
     ratio = float(perturb.luminance(mp)) / max(float(perturb.luminance(mt)), 1e-9)
     colour = float(delta_e00(linear_to_lab(mp / max(ratio, 1e-9)), linear_to_lab(mt)))
     return float(np.log2(max(ratio, 1e-9))), colour
+
+
+CENTRE_BORDER_TEXELS_AT_1024 = (10.0, 60.0)
+"""The seen face's outer band (within the first value of its border) and its centre (beyond the second), in
+texels of a 1024² texture (scaled with the size)."""
+
+
+def centre_border_lightness(albedo_linear: np.ndarray, seen: np.ndarray) -> float:
+    """How much lighter the centre of the seen face is than its border: median CIELAB L* of the texels of
+    ``seen`` ``[N, N]`` more than :data:`CENTRE_BORDER_TEXELS_AT_1024` ``[1]`` texels inside its border
+    minus that of the texels within ``[0]`` of it (``albedo_linear`` ``[N, N, 3]``). The completion
+    matches the colour at the border, so a large value reads as a lighter face patch on the head. nan when
+    either band has fewer than 100 texels."""
+    import cv2
+
+    a = _texture(albedo_linear, "albedo_linear")
+    m = _mask(seen, a.shape[:2], "seen")
+    scale = a.shape[0] / 1024.0
+    dist = cv2.distanceTransform(m.astype(np.uint8), cv2.DIST_L2, 3)
+    border = m & (dist <= CENTRE_BORDER_TEXELS_AT_1024[0] * scale)
+    centre = m & (dist > CENTRE_BORDER_TEXELS_AT_1024[1] * scale)
+    if border.sum() < 100 or centre.sum() < 100:
+        return float("nan")
+    lab_l = linear_to_lab(a)[..., 0]
+    return float(np.median(lab_l[centre]) - np.median(lab_l[border]))
 
 
 def pairwise_delta_e(albedos: Mapping[str, np.ndarray], mask: np.ndarray) -> dict[tuple[str, str], float]:

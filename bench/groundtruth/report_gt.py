@@ -23,6 +23,8 @@ COLUMNS = (
     ("seam_seen_border", f"seam ΔE00, photo/fill border (target ≤ {SEAM_TARGET_DE00:g})", 1.0, "{:.1f}"),
     ("seam_seen_border_truth", "same border on the true albedo", 1.0, "{:.1f}"),
     ("seam_uv_islands", f"seam ΔE00, UV island borders (target ≤ {SEAM_TARGET_DE00:g})", 1.0, "{:.1f}"),
+    ("centre_border_l", "seen face's centre − border, L*", 1.0, "{:+.1f}"),
+    ("centre_border_l_truth", "same on the true albedo", 1.0, "{:+.1f}"),
     ("geom_face_mm", "geometry face mm", 1.0, "{:.2f}"),
     ("geom_face_template_mm", "template face mm", 1.0, "{:.2f}"),
     ("geom_head_mm", "geometry head mm", 1.0, "{:.2f}"),

@@ -21,7 +21,7 @@ __all__ = ["score_render", "pairwise_between_lightings", "aggregate", "METRIC_KE
 
 METRIC_KEYS = (
     "de_seen", "de_seen_p95", "de_face", "tone_de", "tone_ev", "tone_colour_de", "bs_both_seen", "bs_truth", "filled_share",
-    "seam_seen_border", "seam_seen_border_truth", "seam_uv_islands",
+    "seam_seen_border", "seam_seen_border_truth", "seam_uv_islands", "centre_border_l", "centre_border_l_truth",
     "geom_face_mm", "geom_head_mm", "geom_face_template_mm", "geom_head_template_mm",
     "lm_before_iod", "lm_after_iod", "lm_inner_before_iod", "lm_inner_after_iod", "lm_detected_iod",
     "identity_photo_render", "seconds",
@@ -79,7 +79,10 @@ def score_render(out: EngineOutput, truth_albedo: np.ndarray, truth_vertices: np
     bool, ``inner_landmarks`` (478,) bool (not the face oval); ``seen`` (N, N) bool the face skin the
     true camera saw (:func:`seen_face_skin`). ``seam_seen_border_truth``: the true albedo across the
     engine's photo/fill border, the natural colour change there (brows, lips and eyelids it may run
-    along), to read ``seam_seen_border`` against."""
+    along), to read ``seam_seen_border`` against. ``centre_border_l`` / ``_truth``: how much lighter (L*)
+    the centre of the face the engine took from the photo is than its border, on the engine's albedo and on
+    the true one
+    (:func:`bench.groundtruth.metrics.centre_border_lightness`)."""
     de = M.albedo_delta_e(out.albedo, truth_albedo, seen)
     whole = M.albedo_delta_e(out.albedo, truth_albedo, lay.face & lay.covered)
     bs = M.bs_error(out.albedo, lay.mirror_rowcol, out.from_photo & seen, lay.face_skin)
@@ -93,6 +96,8 @@ def score_render(out: EngineOutput, truth_albedo: np.ndarray, truth_vertices: np
         **seams(out.albedo, out.from_photo, lay),
         "seam_seen_border_truth": M.seen_border_seam(truth_albedo, out.from_photo, template_positions(lay.size),
                                                      lay.seam_skin).mean,
+        "centre_border_l": M.centre_border_lightness(out.albedo, seen & out.from_photo),
+        "centre_border_l_truth": M.centre_border_lightness(truth_albedo, seen & out.from_photo),
     }
     res.update(_geometry(out, truth_vertices, model_parts["template"], lay, model_parts["face_vertices"],
                          model_parts["skin_vertices"]))

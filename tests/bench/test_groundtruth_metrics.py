@@ -492,3 +492,18 @@ def test_summarise_ignores_nan() -> None:
     assert summarise([1.0, float("nan"), 3.0, 2.0]) == {"mean": 2.0, "worst": 3.0, "count": 3}
     empty = summarise([float("nan")])
     assert math.isnan(empty["mean"]) and math.isnan(empty["worst"]) and empty["count"] == 0
+
+
+def test_centre_border_lightness_sees_a_lighter_centre_and_nothing_on_an_even_face() -> None:
+    """A disc of skin lighter toward its middle (the astronaut's de-lit face) against the same disc even."""
+    from bench.groundtruth.metrics import centre_border_lightness
+
+    n = 256
+    yy, xx = np.mgrid[:n, :n]
+    r = np.hypot(yy - n / 2, xx - n / 2)
+    seen = r < 100
+    even = np.full((n, n, 3), 0.3)
+    assert abs(centre_border_lightness(even, seen)) < 1e-6
+    lighter = even * (1.0 + 0.8 * np.clip(1.0 - r / 100.0, 0.0, 1.0))[..., None]
+    assert centre_border_lightness(lighter, seen) > 5.0
+    assert math.isnan(centre_border_lightness(even, r < 5))  # no centre band
