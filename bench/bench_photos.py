@@ -130,6 +130,11 @@ def run(out_dir: Path, names: tuple[str, ...], identity: bool = True) -> dict:
     return doc
 
 
+def _signed(v: float) -> str:
+    """``+1.2`` / ``-0.3``, or ``–`` for nan (the seen face had no centre band)."""
+    return "–" if not np.isfinite(v) else f"{v:+.1f}"
+
+
 def markdown(doc: dict) -> str:
     labels = [p[0] for p in PERTURBATIONS]
     lines = [f"Real photos, commit `{doc['commit']}`, {doc['machine']}, {doc['date']}.", "",
@@ -138,7 +143,7 @@ def markdown(doc: dict) -> str:
     for name, r in doc["photos"].items():
         label = f"{name} (b&w)" if r.get("black_and_white") else name
         lines.append(f"| {label} | {r['bs_both_seen']:.2f} | {100 * r['filled_share']:.0f} % | "
-                     f"{r.get('centre_border_l', float('nan')):+.1f} | {r['identity_photo_render']:.2f} | "
+                     f"{_signed(r.get('centre_border_l', float('nan')))} | {r['identity_photo_render']:.2f} | "
                      + " | ".join(f"{r['perturbation_de'][lb]:.2f}" for lb in labels) + " |")
     if any(r.get("black_and_white") for r in doc["photos"].values()):
         lines += ["", "(b&w): a black-and-white photo. The engine keeps its albedo grey; a white-balance shift tints "
