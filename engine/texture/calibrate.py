@@ -132,7 +132,7 @@ class Calibration:
     gain: np.ndarray
     source: str
     info: dict[str, float] = field(default_factory=dict)
-    adapt: np.ndarray | None = None
+    adapt: np.ndarray = field(default_factory=lambda: np.eye(3))
 
 
 def _eye_sclera(photo: np.ndarray, lm: np.ndarray, lid: tuple[int, ...], centre: int, ring: tuple[int, ...],
@@ -368,19 +368,25 @@ def _gain_luminance(e: ScleraSample, settings: CalibrationSettings) -> float:
     return float(luminance(_eye_gain(e, settings).astype(np.float32)))
 
 
+def _eye_weight(e: ScleraSample) -> float:
+    """How much one eye's gain (or bound) counts: pixels x shading luminance (an eye in the shade says less)."""
+    return e.pixels * float(luminance(e.shading.astype(np.float32)))
+
+
+def _log_mean(values: list, weights: list[float], floor: float) -> np.ndarray:
+    """Weighted geometric mean of ``values`` (each a scalar or (3,), floored at ``floor``) over their first axis."""
+    v = np.log(np.maximum(np.asarray(values, np.float64), floor))
+    w = np.asarray(weights, np.float64) / np.sum(weights)
+    return np.exp(np.sum(v * w.reshape((-1,) + (1,) * (v.ndim - 1)), axis=0))
+
+
 def _sclera_gain(eyes: list[ScleraSample], settings: CalibrationSettings) -> np.ndarray | None:
     """Per-channel gain from the well-exposed eyes: each eye's colour / shading / sclera albedo,
-    averaged in log space with weights pixels x shading luminance (an eye in the shade says less)."""
-    logs, weights = [], []
-    for e in eyes:
-        if not _usable(e, settings) or _only_bounds(e, settings):
-            continue
-        logs.append(np.log(np.maximum(_eye_gain(e, settings), 1e-6)))
-        weights.append(e.pixels * float(luminance(e.shading.astype(np.float32))))
-    if not weights:
+    averaged in log space with :func:`_eye_weight`."""
+    used = [e for e in eyes if _usable(e, settings) and not _only_bounds(e, settings)]
+    if not used:
         return None
-    w = np.asarray(weights) / np.sum(weights)
-    return np.exp(np.sum(np.asarray(logs) * w[:, None], axis=0))
+    return _log_mean([_eye_gain(e, settings) for e in used], [_eye_weight(e) for e in used], 1e-6)
 
 
 def _eye_disagreement_ev(eyes: list[ScleraSample], settings: CalibrationSettings) -> float:
@@ -401,16 +407,14 @@ def _eye_disagreement_ev(eyes: list[ScleraSample], settings: CalibrationSettings
 def _clipped_bound(eyes: list[ScleraSample], settings: CalibrationSettings) -> float:
     """Lowest luminance the gain can have: an over-exposed sclera is at least as bright as its
     clipped pixels say (0 when no eye is clipped). Two clipped eyes' bounds are averaged in log space
-    with the measured gains' weights (pixels x shading luminance), not their maximum: a bound is only as
+    with the measured gains' weights (:func:`_eye_weight`), not their maximum: a bound is only as
     good as its eye's shading estimate, and the far eye of a turned head (few pixels, its lids at grazing
     angles half over the background) can put it a stop or two too high (breakingbad +1 EV: 0.29 lid
     shading against the near eye's 0.84 made the albedo 1.6 stops too dark)."""
-    bounds = [(_gain_luminance(e, settings), e.pixels * float(luminance(e.shading.astype(np.float32))))
-              for e in eyes if _usable(e, settings) and _only_bounds(e, settings)]
-    if not bounds:
+    clipped = [e for e in eyes if _usable(e, settings) and _only_bounds(e, settings)]
+    if not clipped:
         return 0.0
-    value, weight = np.asarray(bounds, np.float64).T
-    return float(np.exp(np.sum(np.log(np.maximum(value, 1e-9)) * weight) / np.sum(weight)))
+    return float(_log_mean([_gain_luminance(e, settings) for e in clipped], [_eye_weight(e) for e in clipped], 1e-9))
 
 
 def calibrate_gain(skin_rgb: np.ndarray, eyes: list[ScleraSample],
@@ -492,17 +496,12 @@ def _limit(k: np.ndarray, settings: CalibrationSettings) -> np.ndarray:
     return k * (float(np.clip(lum, 1.0 / lim, lim)) / max(lum, 1e-9))
 
 
-def apply_gain(delit, gain: np.ndarray, adapt: np.ndarray | None = None):
+def apply_gain(delit, gain: np.ndarray, adapt: np.ndarray):
     """The :class:`~engine.texture.delight.Delit` with its lighting and shading multiplied by ``gain`` (3,)
-    and its albedo divided by it, or, given ``adapt`` (3, 3) (:attr:`Calibration.adapt`), corrected with
-    that matrix (``albedo @ adapt.T``; the re-rendered photo then changes only by the difference between the
-    matrix and ``diag(1 / gain)``)."""
+    and its albedo corrected with ``adapt`` (3, 3) (:attr:`Calibration.adapt`: ``albedo @ adapt.T``; the
+    re-rendered photo changes only by the difference between the matrix and ``diag(1 / gain)``)."""
     g = np.asarray(gain, np.float64)
     light = replace(delit.lighting, sh=delit.lighting.sh * g[None], sun_rgb=delit.lighting.sun_rgb * g)
-    if adapt is None:
-        albedo = delit.albedo / g.astype(np.float32)
-    else:
-        albedo = delit.albedo @ np.asarray(adapt, np.float32).T
-    albedo = np.clip(albedo, 0.0, 1.0)
+    albedo = np.clip(delit.albedo @ np.asarray(adapt, np.float32).T, 0.0, 1.0)
     return replace(delit, albedo=albedo.astype(np.float32), shading=(delit.shading * g.astype(np.float32)),
                    lighting=light)
