@@ -4,7 +4,8 @@
 * normal: tangent-space, OpenGL convention (+Y = +v, "up" in the texture), 8-bit ``(n + 1) / 2``;
   flat (0, 0, 1) except a subtle pore-scale relief on skin (the template's detail noise used as a
   height field) - the mesh carries all geometric shape, the photo gives no reliable micro-normals;
-* roughness: linear 8-bit, per region from the template (skin, lips, eyes, teeth...);
+* roughness: linear 8-bit, per region from the template (skin, lips, eyes, teeth...), the skin's made
+  smoother or rougher where the photo showed more or less shine than the face's average;
 * eye colour: the de-lit median colour of the iris pixels in the photo (MediaPipe iris landmarks
   468-477), excluding pupil, eyelid-covered parts and specular glints; :func:`paint_iris` puts it
   on the template's iris in the eyeball islands, keeping its streaks, limbal ring and pupil.
@@ -47,9 +48,22 @@ def normal_map(size: int, relief: float = 0.35, seed: int = 3) -> np.ndarray:
     return np.round((n * 0.5 + 0.5) * 255.0).astype(np.uint8)
 
 
-def roughness_map(size: int) -> np.ndarray:
-    """(N, N) uint8 linear roughness per region (the template's)."""
-    return np.round(np.clip(load_template_roughness(size), 0.0, 1.0) * 255.0).astype(np.uint8)
+GLOSS_ROUGHNESS = 0.25
+"""The most the photo's evidence of shine moves the skin's roughness, as a share of the template's: an
+area that showed twice the face's average shine where the light could make it shine is this much
+smoother, one that showed none this much rougher (:func:`engine.texture.delight.shine.glossiness`)."""
+
+
+def roughness_map(size: int, glossiness: np.ndarray | None = None) -> np.ndarray:
+    """(N, N) uint8 linear roughness per region (the template's), made smoother where ``glossiness``
+    (M, M) in [-1, 1] (any size, resized) says the photo showed more shine than the face's average and
+    rougher where it showed less."""
+    rough = load_template_roughness(size)
+    if glossiness is not None:
+        g = glossiness if glossiness.shape[0] == size else cv2.resize(glossiness, (size, size),
+                                                                        interpolation=cv2.INTER_LINEAR)
+        rough = rough * (1.0 - GLOSS_ROUGHNESS * np.clip(g, -1.0, 1.0))
+    return np.round(np.clip(rough, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
 IRIS_FULL, IRIS_NONE = 0.12, 0.55

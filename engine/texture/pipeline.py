@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -62,6 +62,9 @@ from engine.texture.delight import (
     Delit,
     delight,
     remove_sheen,
+    expected_shine,
+    Shine,
+    remove_shine,
     template_ambient_occlusion,
     texel_ambient_occlusion,
 )
@@ -99,6 +102,10 @@ upsampled with the photo's and the template's full-resolution detail added (see 
 ALBEDO_FLOOR = 0.01
 """Lowest linear albedo written (per channel)."""
 _BS_REGIONS = ("face",)
+SHINE_REGIONS = ("face", "eyebrows", "eyelids", "nostrils", "ears", "neck")
+"""Skin the shine is taken off (:mod:`engine.texture.delight.shine`); the diffuse skin's colour is gathered
+on the face alone (``SHINE_REFERENCE_REGIONS``)."""
+SHINE_REFERENCE_REGIONS = ("face",)
 _COVERAGE_EXCLUDE = ("scalp", "mouth_inside", "eye_socket", "eye_l", "eye_r", "teeth_upper", "teeth_lower", "tongue")
 _TEMPLATE_SKIN_REGIONS = ("scalp", "neck", "face", "ears", "eyebrows", "nostrils", "eye_socket", "eyelids")
 
@@ -293,6 +300,7 @@ class _Lit:
     delit: Delit
     calib: Calibration
     occluders: Occluders
+    shine: Shine | None = None
 
 
 @dataclass(frozen=True)
@@ -337,7 +345,8 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
     eye = eye_color(f.photo, f.lms, lit.delit.lighting, f.cam_dir)
     teeth = None if f.grey else teeth_color(f.photo, f.lms, lit.delit.lighting, f.cam_dir)
     final = paint_iris(filled.final, _eyeballs(lit.unwrap, model, f.n), eye)
-    albedo_srgb, normal, rough = albedo_srgb8(final), normal_map(f.n), roughness_map(f.n)
+    gloss = None if lit.shine is None else lit.shine.glossiness
+    albedo_srgb, normal, rough = albedo_srgb8(final), normal_map(f.n), roughness_map(f.n, gloss)
     clock.lap("maps")
     metrics, diag = _measure(f, lit, filled, model, settings, runtime, report, clock)
     sheet = None
@@ -394,14 +403,29 @@ def _light(f: _Frame, model: HeadModel, settings: TextureSettings, runtime: Runt
                         runtime=runtime, exclude=not_skin)
     vertex_ao = template_ambient_occlusion(model, runtime)
     ao = (vertex_ao, texel_ambient_occlusion(model, f.a, vertex_ao))
+    d = settings.delight
     calib = _calibration(f.photo, f.lms, delit, unwrap, model, f.verts, (f.K, f.R, f.t), settings.calibrate, ao,
                          f.grey, not_skin)
     clock.lap("delight")
-    d = settings.delight
     calibrated = apply_gain(delit, calib.gain, calib.adapt)
     if d.sheen_f0 > 0.0:
         calibrated = remove_sheen(calibrated, unwrap, ao[1], d.sheen_f0, d.sheen_keep)
-    return _Lit(view, unwrap, mirror, calibrated, calib, occluders)
+    shine = None
+    if d.shine and not f.grey:  # after the white balance: the light's colour is white there
+        calibrated, shine = _take_shine(calibrated, unwrap, model, ao[1], not_skin, d)
+    return _Lit(view, unwrap, mirror, calibrated, calib, occluders, shine)
+
+
+def _take_shine(delit: Delit, unwrap: Unwrap, model: HeadModel, ao: np.ndarray, not_skin: np.ndarray,
+                d: DelightSettings) -> tuple[Delit, Shine]:
+    """The de-lit albedo without the shine the lighting model left (:mod:`engine.texture.delight.shine`) on
+    the seen skin of ``SHINE_REGIONS``, the diffuse skin gathered on ``SHINE_REFERENCE_REGIONS`` but the
+    occluders ``not_skin`` (N, N) bool (``ao`` (N, N) the texels' ambient occlusion)."""
+    seen = delit.confidence > 0.0
+    reference = _regions(unwrap, model, SHINE_REFERENCE_REGIONS) & seen & ~not_skin
+    taken = remove_shine(delit.albedo, _regions(unwrap, model, SHINE_REGIONS) & seen, d, reference,
+                         expected_shine(delit, unwrap, ao))
+    return replace(delit, albedo=taken.albedo), taken
 
 
 def _fill(f: _Frame, lit: _Lit, model: HeadModel, settings: TextureSettings, report: ProgressFn,
@@ -448,6 +472,7 @@ def _measure(f: _Frame, lit: _Lit, filled: _Filled, model: HeadModel, settings: 
     metrics = _metrics(unwrap, delit.albedo, delit.confidence, done, lit.mirror.rowcol, lit.mirror.index, model)
     metrics.update({f"delight_{k}": float(v) for k, v in delit.info.items()})
     metrics.update({f"calibration_{k}": float(v) for k, v in lit.calib.info.items()})
+    metrics.update(_shine_metrics(lit, _regions(unwrap, model, ("face",)) & (delit.confidence > 0.0)))
     diag = diagnose(delit.albedo, delit.shading, unwrap.weight, unwrap.saturated, masks.hair,
                     _regions(unwrap, model, ("face",)) & (unwrap.part == 0), unwrap.position, f.grey,
                     settings.diagnostics)
@@ -459,6 +484,19 @@ def _measure(f: _Frame, lit: _Lit, filled: _Filled, model: HeadModel, settings: 
         metrics["psnr_self_consistency"] = rr.psnr
     clock.lap("metrics")
     return metrics, diag
+
+
+SHINE_TEXEL = 0.01
+"""A texel lost more than this (linear albedo) to the shine removal counts in ``shine_removed_share``."""
+
+
+def _shine_metrics(lit: _Lit, face: np.ndarray) -> dict[str, float]:
+    """``shine_removed_share``: the seen face's share (``face`` (N, N) bool) that lost more than
+    :data:`SHINE_TEXEL` to the shine removal; ``shine_removed_mean``: the mean linear albedo it lost."""
+    if lit.shine is None or not face.any():
+        return {"shine_removed_share": 0.0, "shine_removed_mean": 0.0}
+    h = lit.shine.removed[face]
+    return {"shine_removed_share": float((h > SHINE_TEXEL).mean()), "shine_removed_mean": float(h.mean())}
 
 
 def _debug_layers(lit: _Lit, filled: _Filled, final: np.ndarray) -> dict[str, np.ndarray]:

@@ -45,6 +45,7 @@ The package, lowest layer first (a module imports only the ones above it):
 - :mod:`.repair`: outlier detection and repair;
 - :mod:`.core`: :func:`delight` and :class:`Delit`;
 - :mod:`.sheen`: the skin surface's reflection of the ambient light, taken off the calibrated albedo.
+- :mod:`.shine`: the highlights the lighting model left, taken off the calibrated albedo (dichromatic).
 """
 from __future__ import annotations
 
@@ -67,6 +68,7 @@ from engine.texture.delight.settings import (  # noqa: F401 - the constants impo
     DelightSettings,
 )
 from engine.texture.delight.sheen import remove_sheen
+from engine.texture.delight.shine import Shine, expected_shine, remove_shine
 from engine.texture.delight.visibility import (
     ShadowMap,
     shadow_map,
@@ -90,6 +92,9 @@ __all__ = [
     "reference_mean_shading",
     "reference_normals",
     "remove_sheen",
+    "remove_shine",
+    "expected_shine",
+    "Shine",
     "shadow_map",
     "sun_visibility",
     "template_ambient_occlusion",

@@ -103,6 +103,16 @@ class DelightSettings:
     ``sheen_f0``: the skin surface's Fresnel reflectance at normal incidence taken off as its sheen, 0 (off)
     by default: :data:`engine.texture.delight.sheen.SKIN_F0` (0.028, refractive index 1.4) helped on the
     training renders but not on the benchmark (see that module); ``sheen_keep``: no texel loses more than ``1 - sheen_keep`` of its albedo to it.
+
+    Shine (:mod:`engine.texture.delight.shine`, after the calibration and the sheen):
+
+    ``shine``: take the skin's specular highlights off the white-balanced albedo (a dichromatic model);
+    ``shine_sigma``: how far (share of the texture size) the diffuse chromaticity is gathered from;
+    ``shine_tolerance``: texels paler (HSV saturation) than
+    the local skin by about this are left out of its colour; ``shine_floor``: the share of the local skin's
+    luminance that is its own variation, never taken as shine; ``shine_keep``: no channel
+    of a texel loses more than ``1 - shine_keep`` of itself; ``shine_full``: from this share of a texel's
+    luminance on, the shine leaves it the surrounding skin's chromaticity.
     """
 
     # The original fields, in their original order (positional construction keeps working).
@@ -167,6 +177,14 @@ class DelightSettings:
     fill_repair_confidence: float = 0.6
     sheen_f0: float = 0.0
     sheen_keep: float = 0.5
+    shine: bool = True
+    shine_sigma: float = 0.0234
+    shine_tolerance: float = 0.08
+    shine_floor: float = 0.05
+    shine_keep: float = 0.1
+    shine_full: float = 0.5
+    shine_margin: float = 1.0
+    shine_gloss_sigma: float = 0.03
 
 
 _DEFAULT_SETTINGS = DelightSettings()
