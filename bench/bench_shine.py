@@ -115,8 +115,8 @@ KEYS = ("shine_left", "shine_left_tone", "de_shiny", "de_matte", "removed_share"
 
 
 def _table(rows: list[dict]) -> str:
-    lines = ["| scene | shine left ΔE00 | shine left, mean colour | vs truth | matte twin vs truth | face texels de-shined |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| scene | shine left ΔE00 | shine left, mean colour | vs truth | matte twin vs truth "
+             "| face texels de-shined |", "|---|---|---|---|---|---|"]
     cell = lambda k, v: f"{100 * v:.0f} %" if k == "removed_share" else f"{v:.2f}"  # noqa: E731
     lines += [f"| {r['id']} | " + " | ".join(cell(k, r[k]) for k in KEYS) + " |" for r in rows]
     lines.append("| **mean** | " + " | ".join(cell(k, float(np.mean([r[k] for r in rows]))) for k in KEYS) + " |")
