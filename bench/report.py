@@ -11,8 +11,8 @@
 Replaces the block between ``<!-- figures:begin -->`` and ``<!-- figures:end -->`` in the README with
 the ground-truth benchmark's table per lighting class, the real-photo table, the shine twins, the hair-card
 and glasses renders, the identity baseline, the landmark oracle and the texture stage's speed (each when its
-JSON exists), each stamped with the commit, machine and date of the run that produced it. ``--check`` exits 1 when the README's block
-differs from what the JSON gives (for CI or a pre-commit check) instead of writing.
+JSON exists), each stamped with the commit, machine and date of the run that produced it. ``--check`` exits 1
+when the README's block differs from what the JSON gives (for CI or a pre-commit check) instead of writing.
 """
 from __future__ import annotations
 
