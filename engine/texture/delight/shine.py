@@ -121,8 +121,8 @@ def remove_shine(albedo: np.ndarray, mask: np.ndarray, settings: DelightSettings
     gloss = None
     if expected is not None:
         expected = expected * _scale_to(h, expected, mask)
+        gloss = glossiness(h, expected, mask, settings.shine_gloss_sigma * n)  # all the shine found
         h = np.minimum(h, settings.shine_margin * expected)
-        gloss = glossiness(h, expected, mask, settings.shine_gloss_sigma * n)
     h = np.minimum(h, (1.0 - settings.shine_keep) * albedo.min(-1)).clip(0.0, None)
     diffuse = albedo - h[..., None]
     share = np.clip(h / np.maximum(lum, 1e-6) / settings.shine_full, 0.0, 1.0)[..., None]
@@ -134,12 +134,14 @@ def remove_shine(albedo: np.ndarray, mask: np.ndarray, settings: DelightSettings
 def glossiness(h: np.ndarray, expected: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
     """(N, N) float32 in [-1, 1]: the shine found ``h`` over the shine expected ``expected`` (both (N, N),
     at the face's scale) minus 1, both gathered over the ``mask`` texels within ``sigma`` texels. Only where
-    the light could show shine (``expected`` above the face's median): elsewhere no evidence, 0."""
+    the light could show shine (``expected`` above the face's median): elsewhere no evidence, 0. It fades
+    to 0 over ``sigma`` toward the texels outside ``mask`` and those the light could not make shine, so the
+    roughness map it moves has no edges."""
     if not mask.any():
         return np.zeros(h.shape, np.float32)
-    lit = mask & (expected >= np.median(expected[mask]))
-    w = lit.astype(np.float32)
-    found = _local_mean(np.stack([h, expected], -1).astype(np.float32), w, sigma)
-    area = _local_mean(w[..., None], mask.astype(np.float32), sigma)[..., 0]
+    lit = (mask & (expected >= np.median(expected[mask]))).astype(np.float32)
+    found = _local_mean(np.stack([h, expected], -1).astype(np.float32), lit, sigma)
+    # Shares of lit texels around each texel, among all texels (cv2 drops a lone channel: two copies).
+    share = _local_mean(np.stack([lit, lit], -1), np.ones_like(lit), sigma)[..., 0]
     ratio = found[..., 0] / np.maximum(found[..., 1], 1e-6) - 1.0
-    return (np.clip(ratio, -1.0, 1.0) * np.clip(2.0 * area, 0.0, 1.0) * mask).astype(np.float32)
+    return (np.clip(ratio, -1.0, 1.0) * np.clip(2.0 * share, 0.0, 1.0)).astype(np.float32)
