@@ -87,3 +87,17 @@ def test_roughness_follows_the_shine_found() -> None:
     skin = plain > 0
     assert np.all(smooth[skin] <= plain[skin]) and smooth[skin].mean() < 0.85 * plain[skin].mean()
     np.testing.assert_array_equal(roughness_map(size), plain.astype(np.uint8))
+
+
+def test_glossiness_at_the_atlas_scale_and_its_fade() -> None:
+    """At the 1024² atlas's radius the local means run on a downsampled grid (the path a lone channel
+    used to lose); outside the skin the evidence fades to 0 instead of stopping at an edge."""
+    n = 256
+    yy, xx = np.mgrid[:n, :n]
+    mask = (yy - n / 2) ** 2 + (xx - n / 2) ** 2 < (0.35 * n) ** 2
+    expected = np.full((n, n), 0.1, np.float32)
+    found = np.where(xx < n / 2, 0.2, 0.05).astype(np.float32) * mask
+    g = glossiness(found, expected, mask, sigma=30.0)
+    assert g[n // 2, n // 4] > 0.4 and g[n // 2, 3 * n // 4] < -0.2
+    assert abs(float(g[2, 2])) < 0.05  # far outside the skin: no evidence
+    assert float(np.abs(np.diff(g, axis=1)).max()) < 0.1  # no edge at the mask's border
