@@ -8,12 +8,14 @@ based de-lighting:
 2. de-light (:mod:`.delight`): estimate SH ambient + dominant light with cast shadows + sheen on skin
    texels, divide it out, repair highlights / unexplained shadows; then colour constancy
    (:mod:`.calibrate`): the photo's exposure and light colour from the eye whites, bounded by a
-   skin prior, divided out of the albedo;
+   skin prior, divided out of the albedo; then the highlights the lighting model left taken off the
+   white-balanced albedo (:mod:`.delight.shine`, a dichromatic model; what it finds moves the roughness);
 3. correct (:mod:`.correct`): eyes, nostrils, inner mouth, hair/glasses/beard, scalp -> template
    (Poisson blending for enclosed regions);
 4. complete (:mod:`.complete`): unseen texels from the mirror texel, else the colour-matched
    template, joined with Laplacian-pyramid blends; gutters filled;
-5. maps (:mod:`.maps`): sRGB albedo, tangent-space normal, roughness, eye colour;
+5. maps (:mod:`.maps`): sRGB albedo, tangent-space normal, roughness (the template's, moved by the photo's
+   shine), eye colour;
 6. metrics: BS error over the face texels seen on both sides, the filled share, coverage, and the
    re-render PSNR in the face (:mod:`.relight`; a self-consistency check: the photo against the
    engine's own image model, not a measure of albedo quality), plus the relit sheet.
