@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_groundtruth import _commit, _machine, _read_linear  # noqa: E402
 from bench.groundtruth import metrics as M  # noqa: E402
-from bench.groundtruth.generate import DEFAULT_CACHE, REPO, SAMPLES, _job, _key, _render, load_scene  # noqa: E402
+from bench.groundtruth.generate import (  # noqa: E402
+    DEFAULT_CACHE, REPO, SAMPLES, _job, _key, _render, _write_srgb, load_scene)
 from bench.groundtruth.layout import layout  # noqa: E402
 from bench.groundtruth.runner import TEXTURE_SIZE, run_engine  # noqa: E402
 from bench.groundtruth.scenes import scenes  # noqa: E402
@@ -84,8 +85,7 @@ def _finish_twin(folder: Path, original: Path, key: str) -> None:
     """The twin's photo at its original's exposure gain, and its scene.json (the original's, new key)."""
     meta = load_scene(original)
     lin = cv2.imread(str(folder / "render.exr"), cv2.IMREAD_UNCHANGED)[..., :3][..., ::-1].astype(np.float64)
-    srgb = M.linear_to_srgb(np.clip(lin * meta["exposure_gain"], 0.0, 1.0))
-    cv2.imwrite(str(folder / "photo.png"), np.round(srgb * 255.0).astype(np.uint8)[..., ::-1])
+    _write_srgb(folder / "photo.png", lin * meta["exposure_gain"])  # as the originals' photos are written
     (folder / "scene.json").write_text(json.dumps({**meta, "key": key}))
 
 

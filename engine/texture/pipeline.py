@@ -474,9 +474,10 @@ def _measure(f: _Frame, lit: _Lit, filled: _Filled, model: HeadModel, settings: 
     metrics = _metrics(unwrap, delit.albedo, delit.confidence, done, lit.mirror.rowcol, lit.mirror.index, model)
     metrics.update({f"delight_{k}": float(v) for k, v in delit.info.items()})
     metrics.update({f"calibration_{k}": float(v) for k, v in lit.calib.info.items()})
-    metrics.update(_shine_metrics(lit, _regions(unwrap, model, ("face",)) & (delit.confidence > 0.0)))
+    face = _regions(unwrap, model, ("face",))
+    metrics.update(_shine_metrics(lit, face & (delit.confidence > 0.0)))
     diag = diagnose(delit.albedo, delit.shading, unwrap.weight, unwrap.saturated, masks.hair,
-                    _regions(unwrap, model, ("face",)) & (unwrap.part == 0), unwrap.position, f.grey,
+                    face & (unwrap.part == 0), unwrap.position, f.grey,
                     settings.diagnostics)
     metrics.update(diag.shares)
     if settings.rerender:

@@ -15,21 +15,22 @@ def _region_mask(unwrap: Unwrap, model: HeadModel, names: tuple[str, ...]) -> np
 
 
 def _local_mean(img: np.ndarray, w: np.ndarray, sigma: float) -> np.ndarray:
-    """Normalised-convolution Gaussian blur of ``img`` (N, N, C) with weights ``w`` (N, N).
+    """Normalised-convolution Gaussian blur of ``img`` (N, N, C) with weights ``w`` (N, N); (N, N, C) out,
+    ``C = 1`` included.
 
     Computed on a grid downsampled so that ``sigma`` is ~4 texels there, then upsampled (a wide
     blur has no detail to lose).
     """
-    n = img.shape[0]
+    n, c = img.shape[0], img.shape[-1]
     f = max(1, int(sigma // 4))
     m = max(1, n // f)
     num = cv2.resize(img * w[..., None], (m, m), interpolation=cv2.INTER_AREA)
     den = cv2.resize(w, (m, m), interpolation=cv2.INTER_AREA)
     s = sigma * m / n
-    num = cv2.GaussianBlur(num, (0, 0), s)
+    num = cv2.GaussianBlur(num, (0, 0), s).reshape(m, m, c)  # cv2 drops a lone channel's axis
     den = cv2.GaussianBlur(den, (0, 0), s)
     out = num / np.maximum(den, 1e-6)[..., None]
-    return cv2.resize(out, (n, n), interpolation=cv2.INTER_LINEAR) if m != n else out
+    return cv2.resize(out, (n, n), interpolation=cv2.INTER_LINEAR).reshape(n, n, c) if m != n else out
 
 
 def _ramp(floor: float, x: np.ndarray) -> np.ndarray:

@@ -141,7 +141,6 @@ def glossiness(h: np.ndarray, expected: np.ndarray, mask: np.ndarray, sigma: flo
         return np.zeros(h.shape, np.float32)
     lit = (mask & (expected >= np.median(expected[mask]))).astype(np.float32)
     found = _local_mean(np.stack([h, expected], -1).astype(np.float32), lit, sigma)
-    # Shares of lit texels around each texel, among all texels (cv2 drops a lone channel: two copies).
-    share = _local_mean(np.stack([lit, lit], -1), np.ones_like(lit), sigma)[..., 0]
+    share = _local_mean(lit[..., None], np.ones_like(lit), sigma)[..., 0]  # lit texels' share around each
     ratio = found[..., 0] / np.maximum(found[..., 1], 1e-6) - 1.0
     return (np.clip(ratio, -1.0, 1.0) * np.clip(2.0 * share, 0.0, 1.0)).astype(np.float32)
