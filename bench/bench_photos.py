@@ -147,8 +147,8 @@ def markdown(doc: dict) -> str:
                      + " | ".join(f"{r['perturbation_de'][lb]:.2f}" for lb in labels) + " |")
     if any(r.get("black_and_white") for r in doc["photos"].values()):
         lines += ["", "(b&w): a black-and-white photo. The engine keeps its albedo grey; a white-balance shift tints "
-                  "it, which the engine then reads as a colour photo, so its wb columns compare a grey albedo with "
-                  "a coloured one and say nothing about colour constancy."]
+                  "it, and the engine reads a tinted (toned) scan as black and white too, so its wb columns show "
+                  "that the tint does not reach the albedo, not colour constancy."]
     lines += ["", "centre − border L*: how much lighter the de-lit face's centre (beyond 60 texels of the seen face's "
               "border) is than its outer 10 texels; the completion matches the border, so a large value reads as a "
               "lighter face patch on the head (the benchmark's true albedos: see its table)."]

@@ -467,8 +467,8 @@ def calibration_warnings(cal: Calibration) -> list[str]:
     """One line per reason the skin tone rests on a prior rather than on the photo."""
     out = []
     if cal.source.startswith("grey"):
-        out.append("a black-and-white photo: the skin's brightness comes from a typical-skin prior (its grey "
-                   "levels depend on how it was converted from colour), not from the photo")
+        out.append("a black-and-white (or toned) photo: the skin's brightness comes from a typical-skin prior (its "
+                   "grey levels depend on how it was converted from colour), not from the photo")
     elif cal.source.startswith("skin+disagree"):
         out.append("the two eye whites disagree about the light (one is probably in a shadow or a highlight the "
                    "lighting estimate missed): the skin tone and brightness come from a typical-skin prior, not "

@@ -79,6 +79,7 @@ from engine.texture.maps import (
     paint_iris,
     roughness_map,
 )
+from engine.texture.monochrome import is_monochrome
 from engine.texture.metrics import brightness_symmetry_error
 from engine.texture.relight import render_relit_sheet, rerender
 from engine.texture.skin_detail import SkinDetailSettings, transfer_skin_detail
@@ -270,8 +271,9 @@ def _seen_both(conf: np.ndarray, index: np.ndarray, thr: float = 0.5) -> np.ndar
 @dataclass(frozen=True)
 class _Frame:
     """The checked inputs of one run: the linear ``photo`` (H, W, 3) and its clip-rebuilt copy, the camera,
-    vertices, landmarks, output size ``n``, analysis size ``a``, whether the photo is black and white,
-    and the unit direction toward the camera (head space)."""
+    vertices, landmarks, output size ``n``, analysis size ``a``, whether the photo is black and white
+    (grey or toned: :mod:`.monochrome`; ``photo`` is then its luminance), and the unit direction toward the
+    camera (head space)."""
 
     photo: np.ndarray
     unclipped: Unclipped
@@ -370,6 +372,9 @@ def build_texture(inputs: TextureInputs, model: HeadModel, progress: ProgressFn 
 
 def _frame(inputs: TextureInputs, model: HeadModel) -> _Frame:
     photo, person_mask = _check(inputs, model)
+    grey = is_monochrome(photo)
+    if grey:  # a toned (sepia, tinted) photo's colour is the print's, not the person's: keep its luminance
+        photo = _grey(photo)
     lms = None if inputs.landmarks is None else np.asarray(inputs.landmarks, np.float64)
     unclipped = reconstruct_clipped(photo, None if lms is None else face_skin_pixels(lms, photo.shape[:2]))
     R = np.asarray(inputs.R, np.float64)
@@ -377,7 +382,7 @@ def _frame(inputs: TextureInputs, model: HeadModel) -> _Frame:
     cam_dir = -R.T @ t
     n = int(inputs.texture_size)
     return _Frame(photo, unclipped, person_mask, np.asarray(inputs.K, np.float64), R, t,
-                  np.asarray(inputs.vertices, np.float32), lms, n, min(n, ANALYSIS_SIZE), _is_grey(photo),
+                  np.asarray(inputs.vertices, np.float32), lms, n, min(n, ANALYSIS_SIZE), grey,
                   cam_dir / max(np.linalg.norm(cam_dir), 1e-9))
 
 
@@ -641,13 +646,6 @@ def _with_grazing(confidence: np.ndarray, albedo: np.ndarray, unwrap: Unwrap, mo
     out = confidence.copy()
     out[cand] = np.maximum(confidence[cand], (w[cand] * ok).astype(np.float32))
     return out
-
-
-def _is_grey(photo: np.ndarray) -> bool:
-    """True when the photo has no colour (every pixel's channels within 1/255 of each other)."""
-    step = max(1, int(np.sqrt(photo.shape[0] * photo.shape[1] / 250_000)))
-    sub = photo[::step, ::step]
-    return float(np.max(sub.max(axis=2) - sub.min(axis=2))) <= 1.0 / 255.0
 
 
 def _grey(img: np.ndarray) -> np.ndarray:
