@@ -58,3 +58,10 @@ def test_tiny_photos_are_judged_by_their_channels_only(shape: tuple[int, int, in
     grey = rng.uniform(0.1, 0.8, shape[:2]).astype(np.float32)
     assert is_monochrome(np.repeat(grey[..., None], 3, axis=2))
     assert not is_monochrome(_toned(grey, (1.2, 1.0, 0.75)))  # too few blocks to tell a tint from colour
+
+
+def test_a_face_close_up_under_a_coloured_light_keeps_its_colours() -> None:
+    """Skin fills the frame and one coloured key tints it all: only the eyes, lips and brows differ."""
+    face = _linear(data.astronaut())[90:230, 180:320]
+    for light in ((1.0, 0.6, 0.25), (0.4, 0.6, 1.0)):
+        assert not is_monochrome(np.clip(face * np.asarray(light, np.float32), 0.0, 1.0))
