@@ -70,11 +70,15 @@ def is_grey(photo: np.ndarray, settings: MonochromeSettings = MonochromeSettings
 
 def _ycc_blocks(photo: np.ndarray, settings: MonochromeSettings) -> np.ndarray:
     """(M, 3) luma, Cb, Cr (BT.601, sRGB codes 0-255) of the photo's block means without a clipped pixel."""
+    h, w = photo.shape[:2]
+    step = max(settings.block, int(np.sqrt(h * w / settings.max_pixels)))
+    pre = max(1, min(step // 4, int(np.sqrt(h * w / settings.max_pixels))))  # a large photo: 2x2 means first
+    if pre > 1:
+        photo = cv2.resize(photo, (w // pre, h // pre), interpolation=cv2.INTER_AREA)
+        h, w, step = h // pre, w // pre, step // pre
     code = np.asarray(linear_to_srgb(np.clip(photo, 0.0, 1.0)), np.float32) * 255.0
     y = code @ np.asarray([0.299, 0.587, 0.114], np.float32)
     ycc = np.stack([y, 0.564 * (code[..., 2] - y), 0.713 * (code[..., 0] - y)], axis=-1)
-    h, w = y.shape
-    step = max(settings.block, int(np.sqrt(h * w / settings.max_pixels)))
     size = (max(1, w // step), max(1, h // step))
     small = cv2.resize(ycc, size, interpolation=cv2.INTER_AREA).reshape(-1, 3)
     clipped = cv2.resize((code.max(axis=2) >= settings.clipped).astype(np.float32), size,
