@@ -3,6 +3,8 @@
 FFHQ-UV's recipe (Bai et al. 2023) with its StyleGAN lighting normalisation replaced by physically
 based de-lighting:
 
+0. a black-and-white photo, grey or toned (:mod:`.monochrome`), is read as its luminance and keeps a grey
+   albedo (its tint is the print's, not the skin's);
 1. unwrap (:mod:`.unwrap`): sample the photo into the atlas through the fitted mesh, with a
    per-texel visibility weight (depth test, grazing angle, edges, segmentation);
 2. de-light (:mod:`.delight`): estimate SH ambient + dominant light with cast shadows + sheen on skin
