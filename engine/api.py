@@ -99,6 +99,7 @@ def reconstruct(photo_path: str | os.PathLike, options: ReconstructOptions = Rec
         from engine.images import load_photo
 
         photo = load_photo(photo_path)
+        photo = _toned_as_grey(photo)
     progress("landmarks", 0.0, "finding the face")
     with _Timer(timings, "landmarks"):
         from engine.landmarks import detect_landmarks
@@ -138,6 +139,20 @@ def reconstruct(photo_path: str | os.PathLike, options: ReconstructOptions = Rec
         rec.warnings.extend(rec.texture.warnings)
     timings["total"] = round(time.perf_counter() - start, 4)
     return rec
+
+
+def _toned_as_grey(photo):
+    """A toned black-and-white photo (sepia, a grey scan under a white balance off neutral) as the grey one it
+    is, with a note (:mod:`engine.texture.monochrome`); any other photo unchanged."""
+    from dataclasses import replace
+
+    from engine.texture.monochrome import toned_as_grey
+
+    grey = toned_as_grey(photo.rgb)
+    if grey is None:
+        return photo
+    return replace(photo, rgb=grey, warnings=list(photo.warnings) + [
+        "A toned black-and-white photo (its colour is the print's or the scan's tint): read as black and white."])
 
 
 def _build_texture(rec: Reconstruction, model, person_mask, progress):

@@ -8,7 +8,7 @@ import pytest
 from skimage import data
 
 from engine.texture.color import linear_to_srgb, luminance, srgb_to_linear
-from engine.texture.monochrome import is_grey, is_monochrome
+from engine.texture.monochrome import is_grey, is_monochrome, toned_as_grey
 from tests.photos import photo_path, read_rgb
 
 
@@ -65,3 +65,18 @@ def test_a_face_close_up_under_a_coloured_light_keeps_its_colours() -> None:
     face = _linear(data.astronaut())[90:230, 180:320]
     for light in ((1.0, 0.6, 0.25), (0.4, 0.6, 1.0)):
         assert not is_monochrome(np.clip(face * np.asarray(light, np.float32), 0.0, 1.0))
+
+
+def test_a_toned_photo_is_read_as_the_grey_one_it_is() -> None:
+    takeo8 = read_rgb(photo_path("takeo"))
+    assert toned_as_grey(takeo8) is None  # grey already
+    assert toned_as_grey(data.astronaut()) is None  # colour
+    grey = luminance(_linear(takeo8))
+    toned8 = np.round(np.clip(linear_to_srgb(_toned(grey, (1.25, 1.0, 0.7))), 0.0, 1.0) * 255.0).astype(np.uint8)
+    back = toned_as_grey(toned8)
+    assert back is not None and back.dtype == np.uint8 and back.shape == toned8.shape
+    assert np.array_equal(back[..., 0], back[..., 1]) and np.array_equal(back[..., 1], back[..., 2])
+    # the same picture up to one exposure factor (the tint's luminance), 8-bit rounding aside
+    lit = _linear(back)[..., 0]
+    ok = (grey > 0.02) & (grey < 0.7)
+    assert np.corrcoef(lit[ok], grey[ok])[0, 1] > 0.999
