@@ -62,3 +62,14 @@ def test_readme_block_comes_from_the_json(subset_doc) -> None:
     text = replace_block("# Title\n\nintro\n", block(out / "groundtruth.json", None))
     assert BEGIN in text and END in text and "Ground truth" in text
     assert replace_block(text, block(out / "groundtruth.json", None)) == text  # idempotent
+
+
+def test_a_partial_run_keeps_the_sections_it_did_not_measure() -> None:
+    from bench.report import BEGIN, END, keep_missing
+
+    old = (f"# T\n\n{BEGIN}\n<!-- generated -->\n\n**Ground truth** (`a`): old gt, commit `1`\n\n"
+           f"**Real photos** (`b`): old photos\n\n**Hair over the face** (`c`): hair, commit `2`\n{END}\n")
+    fresh = f"{BEGIN}\n<!-- generated -->\n\n**Real photos** (`b`): new photos, commit `3`\n{END}"
+    merged = keep_missing(old, fresh)
+    assert merged.index("old gt") < merged.index("new photos") < merged.index("hair, commit `2`")
+    assert "old photos" not in merged and merged.startswith(BEGIN) and merged.endswith(END)
