@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_groundtruth import _commit, _machine, _read_linear  # noqa: E402
 from bench.groundtruth.generate import DEFAULT_CACHE, REPO, load_scene  # noqa: E402
+from bench.groundtruth.perturb import luminance  # noqa: E402
 from bench.groundtruth.runner import run_engine  # noqa: E402
 
 DEFAULT_OUT = REPO / "bench_out" / "sclera"
@@ -51,11 +52,8 @@ def _render_sclera() -> tuple[float, float, float]:
 
 
 SCLERA_LINEAR = _render_sclera()
-_Y = np.array([0.2126, 0.7152, 0.0722])
-
-
 def _lum(rgb) -> float:
-    return float(np.asarray(rgb, np.float64) @ _Y)
+    return float(luminance(rgb))
 
 
 class _Probe:
@@ -72,13 +70,10 @@ class _Probe:
         pipeline.sclera_shading = self._wrapped
 
     def _wrapped(self, delit, unwrap, model, vertices, camera_centre, part, vertex_ao, lid_ao, settings, skin_rgb=None):
-        from engine.texture.calibrate import _eyeball
+        from engine.texture.calibrate import _eyeball, lid_texels
 
         out = self._inner(delit, unwrap, model, vertices, camera_centre, part, vertex_ao, lid_ao, settings, skin_rgb)
-        _, centre = _eyeball(model, vertices, part)
-        lids = np.isin(unwrap.region, [model.region_id(r) for r in ("eyelids", "eye_socket")])
-        near = (lids & (unwrap.weight > settings.lid_weight)
-                & (np.linalg.norm(unwrap.position - centre, axis=-1) < settings.lid_radius))
+        near = lid_texels(unwrap, model, _eyeball(model, vertices, part)[1], settings)
         truth = self.truth
         if truth.shape[0] != near.shape[0]:
             truth = cv2.resize(truth, near.shape[::-1], interpolation=cv2.INTER_AREA)

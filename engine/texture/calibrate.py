@@ -57,6 +57,7 @@ __all__ = [
     "calibrate_gain", "calibration_warnings",
     "eye_centres_px",
     "eye_sclera_mask",
+    "lid_texels",
     "sclera_colour",
     "sclera_pixels",
     "sclera_shading",
@@ -243,6 +244,15 @@ def _sclera_ao(model, vertices: np.ndarray, idx: np.ndarray, toward: np.ndarray,
     return float(np.median(ao[sel] if sel.any() else ao))
 
 
+def lid_texels(unwrap, model, centre: np.ndarray, settings: CalibrationSettings = CalibrationSettings()
+               ) -> np.ndarray:
+    """(N, N) bool: the seen lid and socket texels (weight above ``lid_weight``) within ``lid_radius`` of an
+    eyeball's ``centre`` (3,), whose shading :func:`sclera_shading` gives that eye's white."""
+    lids = np.isin(unwrap.region, [model.region_id(r) for r in ("eyelids", "eye_socket")])
+    return (lids & (unwrap.weight > settings.lid_weight)
+            & (np.linalg.norm(unwrap.position - centre, axis=-1) < settings.lid_radius))
+
+
 def sclera_shading(delit, unwrap, model, vertices: np.ndarray, camera_centre: np.ndarray, part: str,
                    vertex_ao: np.ndarray, lid_ao: np.ndarray, settings: CalibrationSettings = CalibrationSettings(),
                    skin_rgb: np.ndarray | None = None) -> np.ndarray | None:
@@ -268,9 +278,7 @@ def sclera_shading(delit, unwrap, model, vertices: np.ndarray, camera_centre: np
     idx, centre = _eyeball(model, vertices, part)
     view = np.asarray(camera_centre, np.float64) - centre
     view /= max(float(np.linalg.norm(view)), 1e-9)
-    lids = np.isin(unwrap.region, [model.region_id(r) for r in ("eyelids", "eye_socket")])
-    near = (lids & (unwrap.weight > settings.lid_weight)
-            & (np.linalg.norm(unwrap.position - centre, axis=-1) < settings.lid_radius))
+    near = lid_texels(unwrap, model, centre, settings)
     if near.sum() < settings.min_lid_texels:
         return None
     ratio = _sclera_ao(model, vertices, idx, view, vertex_ao, settings) / max(float(np.median(lid_ao[near])), 1e-3)
