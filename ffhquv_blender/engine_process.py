@@ -11,8 +11,10 @@ An :class:`EngineServer` owns the process and two reader threads; they route eac
 :class:`EngineJob` of its id through a queue. Blender's main thread drains a job with :meth:`EngineJob.poll`
 (from a timer when interactive) or :meth:`EngineJob.wait` (synchronously in background mode). Cancel is
 cooperative (a ``cancel`` line; the engine stops within ~0.5 s, removes its temporary folder and stays
-warm); if the engine has not confirmed within ``CANCEL_ACK_S`` it is killed and the next request starts a
-new one. The engine exits by itself when its stdin closes, so a Blender that dies leaves no engine behind.
+warm). Control returns to the artist after at most ``CANCEL_ACK_S``; a confirmation that is late (a cold
+disk, a long numeric step, a busy machine) is awaited in the background for ``CANCEL_GRACE_S`` more, and
+only an engine that has not confirmed by then is killed (the next request starts a new one). The engine
+exits by itself when its stdin closes, so a Blender that dies leaves no engine behind.
 
 This module imports neither ``bpy`` nor the engine (and never torch): Blender's process stays clean.
 """
@@ -40,7 +42,8 @@ from .names import MSG
 __all__ = [
     "ENV_ENGINE_PYTHON", "ENV_ENGINE_PATH", "BUNDLED_ENGINE_DIRNAME", "ReconstructRequest", "EngineLocation",
     "ProgressEvent", "JobState", "EngineServer", "EngineJob", "locate_engine", "run_to_completion",
-    "STAGE_WEIGHTS", "overall_fraction", "remove_staging_leftovers", "CANCEL_ACK_S", "SHUTDOWN_WAIT_S",
+    "STAGE_WEIGHTS", "overall_fraction", "remove_staging_leftovers", "CANCEL_ACK_S", "CANCEL_GRACE_S",
+    "SHUTDOWN_WAIT_S",
 ]
 
 ENV_ENGINE_PYTHON = "FFHQUV_ENGINE_PYTHON"
@@ -54,7 +57,8 @@ STAGE_WEIGHTS: tuple[tuple[str, float], ...] = (
     ("load", 0.02), ("landmarks", 0.06), ("fit", 0.22), ("refine", 0.25), ("texture", 0.35), ("write", 0.10),
 )
 _STDERR_TAIL_LINES = 40
-CANCEL_ACK_S = 0.8     # a cancelled request must be confirmed within this, else the engine is killed
+CANCEL_ACK_S = 0.8     # cancel() waits this long for the engine's confirmation before it returns
+CANCEL_GRACE_S = 10.0  # then a late confirmation is awaited in the background this long before a kill
 SHUTDOWN_WAIT_S = 2.0  # after "shutdown" and the end of stdin, before the engine is killed
 _KILL_WAIT_S = 1.0     # after SIGKILL, for the process to be reaped
 _POLL_S = 0.1          # how often a blocking wait checks should_cancel
@@ -223,7 +227,8 @@ class EngineServer:
 
     Read-only state: ``location``, ``process``, ``pid``, ``alive``, ``ready`` (set once the engine has
     loaded its models), ``stopped_by_us`` (a shutdown or kill we asked for, as opposed to a crash),
-    ``crash_reported`` (a job already told the artist that this process died).
+    ``crash_reported`` (a job already told the artist that this process died), ``cancelling`` (a cancel
+    whose confirmation is still awaited in the background).
     """
 
     def __init__(self, location: EngineLocation, process: subprocess.Popen) -> None:
@@ -232,7 +237,8 @@ class EngineServer:
         self.stopped_by_us = False
         self.crash_reported = False
         self._lock = threading.Lock()
-        self._job: EngineJob | None = None
+        self._jobs: dict[str, EngineJob] = {}  # requests whose final line has not arrived, by id
+        self._cancelling: set[str] = set()
         self._ids = itertools.count(1)
         self._stderr_tail: collections.deque = collections.deque(maxlen=_STDERR_TAIL_LINES)
         self._threads = [threading.Thread(target=self._read_stdout, name="ffhquv-engine-stdout", daemon=True),
@@ -271,12 +277,17 @@ class EngineServer:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    @property
+    def cancelling(self) -> bool:
+        with self._lock:
+            return bool(self._cancelling)
+
     def submit(self, request: ReconstructRequest) -> "EngineJob":
         """Send one request; returns its job (RUNNING; FAILED at once if the engine is gone)."""
         request.output_dir.parent.mkdir(parents=True, exist_ok=True)  # the engine creates the folder itself
         job = EngineJob(request=request, server=self, request_id=f"r{next(self._ids)}", started_at=time.monotonic())
         with self._lock:
-            self._job = job
+            self._jobs[job.request_id] = job
         if not self.send(request.command(job.request_id)) and self.process.poll() is not None:
             job._events.put(_Exited(self.process.returncode))
         return job
@@ -290,6 +301,23 @@ class EngineServer:
             return True
         except (OSError, ValueError, AttributeError):  # broken pipe / closed file: the engine is gone
             return False
+
+    def watch_cancel(self, job: "EngineJob") -> None:
+        """Await ``job``'s late cancel confirmation in a background thread; kill the engine (and remove the
+        job's temporary folder) if it has not come within ``CANCEL_GRACE_S``."""
+        with self._lock:
+            self._cancelling.add(job.request_id)
+        threading.Thread(target=self._await_cancel, args=(job,), name="ffhquv-engine-cancel", daemon=True).start()
+
+    def _await_cancel(self, job: "EngineJob") -> None:
+        try:
+            if not job._wait_final(CANCEL_GRACE_S):
+                self.kill()
+            if not self.alive:
+                remove_staging_leftovers(job.request.output_dir)
+        finally:
+            with self._lock:
+                self._cancelling.discard(job.request_id)
 
     def shutdown(self, wait_s: float = SHUTDOWN_WAIT_S) -> None:
         """Ask the engine to exit (it cancels a running request and cleans up); kill it if it does not."""
@@ -346,13 +374,13 @@ class EngineServer:
                     self.ready.set()
                 continue
             with self._lock:
-                job = self._job
-            if job is not None and event.request_id == job.request_id:
+                job = self._jobs.pop(event.request_id, None) if event.final else self._jobs.get(event.request_id)
+            if job is not None:
                 job._events.put(event)
         returncode = self.process.wait()
         with self._lock:
-            job = self._job
-        if job is not None:
+            jobs, self._jobs = list(self._jobs.values()), {}
+        for job in jobs:
             job._events.put(_Exited(returncode))
 
     def _read_stderr(self) -> None:
@@ -438,16 +466,18 @@ class EngineJob:
         return self.state
 
     def cancel(self) -> None:
-        """Stop the request: a ``cancel`` line; the engine confirms within ~0.5 s and stays warm. Without a
-        confirmation within ``CANCEL_ACK_S`` the engine is killed (and its temporary folder removed)."""
+        """Stop the request: a ``cancel`` line; the engine confirms within ~0.5 s and stays warm. Returns
+        within ``CANCEL_ACK_S``; a later confirmation is awaited in the background (:meth:`EngineServer.
+        watch_cancel`), which kills the engine only if none comes within ``CANCEL_GRACE_S``."""
         if self.state is not JobState.RUNNING:
             return
         self.state = JobState.CANCELLED
         self.stage, self.message = "cancelled", MSG.CANCELLED
-        if self.server.send({"command": "cancel", "id": self.request_id}) and self._wait_final(CANCEL_ACK_S):
-            return
-        self.server.kill()
-        remove_staging_leftovers(self.request.output_dir)
+        if not self.server.send({"command": "cancel", "id": self.request_id}):
+            self.server.kill()  # its stdin is closed: it is exiting or gone
+            remove_staging_leftovers(self.request.output_dir)
+        elif not self._wait_final(CANCEL_ACK_S):
+            self.server.watch_cancel(self)
 
     def _wait_final(self, seconds: float) -> bool:
         """Drain events until the engine's final line for this request (or its exit); False on timeout."""

@@ -32,11 +32,14 @@ class EngineSession:
     def ensure(self, location: EngineLocation) -> EngineServer:
         """A live server for ``location``: the current one, or a new one (raises EngineNotFound)."""
         server = self._server
-        if server is not None and server.alive and server.location == location:
+        if server is not None and server.alive and server.location == location and not server.cancelling:
             return server
         if server is not None:
             self._note_unexpected_exit(server)
-            server.shutdown()
+            if server.cancelling:  # still busy with a cancelled request: a fresh engine starts sooner
+                server.kill()
+            else:
+                server.shutdown()
             self._server = None
         self._server = self._start(location)
         return self._server

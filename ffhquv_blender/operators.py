@@ -228,7 +228,8 @@ def tick_active_job() -> float | None:
 
 
 def cancel_active_job() -> bool:
-    """Cancel the interactive job (engine killed within ~1 s). Returns False when none was running."""
+    """Cancel the interactive job: returns within ~1 s (a stuck engine is killed later, see
+    ``engine_process.CANCEL_GRACE_S``). Returns False when none was running."""
     active = active_job()
     if active is None:
         return False

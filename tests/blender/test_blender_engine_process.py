@@ -127,12 +127,17 @@ def test_missing_interpreter_is_a_clear_error(session, photo, tmp_path) -> None:
         session.submit(bad, _request(photo, tmp_path))
 
 
-@pytest.mark.parametrize("mode", ["cooperative", "hang"])
+@pytest.mark.parametrize("mode", ["cooperative", "late", "hang"])
 def test_cancel_returns_within_one_second(location, session, photo, tmp_path, monkeypatch, mode) -> None:
+    """Control returns within 1 s whatever the engine does. An engine that confirms, even late (1.5 s, past
+    the 0.8 s cancel() waits), stays warm; one that never confirms is killed after the grace period."""
     monkeypatch.setenv("FFHQUV_FAKE_DELAY", "5")
+    ep = submodule("engine_process")
     if mode == "hang":  # ignores the cancel line: the engine must be killed
         monkeypatch.setenv("FFHQUV_FAKE_FAIL", "hang")
-    ep = submodule("engine_process")
+        monkeypatch.setattr(ep, "CANCEL_GRACE_S", 1.0)
+    if mode == "late":
+        monkeypatch.setenv("FFHQUV_FAKE_CANCEL_S", "1.5")
     job = session.submit(location, _request(photo, tmp_path))
     deadline = time.monotonic() + 20
     while job.stage == "starting" and time.monotonic() < deadline:  # wait until it is really running
@@ -143,7 +148,11 @@ def test_cancel_returns_within_one_second(location, session, photo, tmp_path, mo
     elapsed = time.monotonic() - started
     assert elapsed < 1.0, f"cancel took {elapsed:.2f} s"
     assert job.state is ep.JobState.CANCELLED
-    assert not (tmp_path / "out").exists()
+    assert job.server.cancelling is (mode != "cooperative")
+    deadline = time.monotonic() + 5
+    while job.server.cancelling and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not job.server.cancelling and not (tmp_path / "out").exists()
     if mode == "hang":
         assert job.process.poll() is not None and job.process.returncode == -9  # killed
     else:
@@ -188,3 +197,24 @@ def test_engine_exits_when_blenders_side_dies(location, tmp_path: Path) -> None:
             assert _wait_gone(pid, ORPHAN_EXIT_S), f"engine {pid} outlived its parent"
     finally:
         holder.kill()
+
+
+def test_request_after_an_unconfirmed_cancel_gets_a_fresh_engine(location, session, photo, tmp_path,
+                                                                  monkeypatch) -> None:
+    """An artist who reconstructs again while the last cancel is still unconfirmed does not wait for the
+    grace period: the stuck engine is killed and a new one serves the request."""
+    monkeypatch.setenv("FFHQUV_FAKE_DELAY", "5")
+    monkeypatch.setenv("FFHQUV_FAKE_FAIL", "hang")
+    ep = submodule("engine_process")
+    job = session.submit(location, _request(photo, tmp_path))
+    deadline = time.monotonic() + 20
+    while job.stage == "starting" and time.monotonic() < deadline:
+        job.wait(timeout=0.1)
+    job.cancel()
+    assert job.server.cancelling
+    monkeypatch.delenv("FFHQUV_FAKE_FAIL")
+    monkeypatch.setenv("FFHQUV_FAKE_DELAY", "0.02")
+    after = session.submit(location, _request(photo, tmp_path, "after"))
+    assert job.process.returncode == -9 and after.process.pid != job.process.pid
+    assert after.wait(timeout=20) is ep.JobState.DONE
+    assert session.take_notices() == []  # a kill we asked for is not a crash

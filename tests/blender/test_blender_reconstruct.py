@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -167,7 +168,8 @@ def test_reconstruct_end_to_end(empty_scene, photo: Path, monkeypatch: pytest.Mo
 @pytest.mark.skipif(E2E_ENGINE != "real", reason="FFHQUV_E2E_ENGINE=fake")
 def test_cancel_real_engine_within_one_second_no_leftovers(empty_scene, photo, monkeypatch, installed: str) -> None:
     """The real engine, mid-texture (seconds between two progress reports): control returns within 1 s, the
-    engine removes its temporary folder and stays warm."""
+    engine confirms (~0.3 s; on a cold or busy machine perhaps later, which is awaited in the background),
+    removes its temporary folder and stays warm."""
     for key, value in engine_environment("real").items():
         monkeypatch.setenv(key, value)
     ops = submodule("operators")
@@ -184,6 +186,9 @@ def test_cancel_real_engine_within_one_second_no_leftovers(empty_scene, photo, m
     assert bpy.ops.ffhquv.cancel() == {"FINISHED"}
     elapsed = time.monotonic() - started
     assert elapsed < 1.0, f"cancel took {elapsed:.2f} s"
+    deadline = time.monotonic() + 15
+    while job.server.cancelling and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert job.process.poll() is None, "the engine was killed instead of stopping by itself"
     assert _leftovers(root) == [] and not job.request.output_dir.exists()
 
@@ -250,8 +255,10 @@ def test_interactive_path_with_timer_ticks(empty_scene, photo, fake_engine) -> N
     assert not bpy.context.window_manager.ffhquv_job.running
 
 
-def test_cancel_operator_kills_the_engine_fast(empty_scene, photo, fake_engine, monkeypatch) -> None:
+def test_cancel_operator_returns_fast_and_kills_a_stuck_engine(empty_scene, photo, fake_engine, monkeypatch) -> None:
     monkeypatch.setenv("FFHQUV_FAKE_FAIL", "hang")  # ignores everything but SIGKILL
+    monkeypatch.setenv("FFHQUV_FAKE_DELAY", "5")  # and stays busy (a "done" would count as its confirmation)
+    monkeypatch.setattr(submodule("engine_process"), "CANCEL_GRACE_S", 1.0)
     ops = submodule("operators")
     _settings().photo_path = str(photo)
     assert bpy.ops.ffhquv.reconstruct(mode="ASYNC") == {"FINISHED"}
@@ -259,8 +266,11 @@ def test_cancel_operator_kills_the_engine_fast(empty_scene, photo, fake_engine, 
     time.sleep(0.3)
     started = time.monotonic()
     assert bpy.ops.ffhquv.cancel() == {"FINISHED"}
-    assert time.monotonic() - started < 1.0
-    assert process.poll() is not None and ops.active_job() is None
+    assert time.monotonic() - started < 1.0 and ops.active_job() is None
+    try:
+        process.wait(timeout=5)  # killed once the grace period has passed without a confirmation
+    except subprocess.TimeoutExpired:
+        pytest.fail("an engine that ignores the cancel was not killed")
     assert bpy.context.window_manager.ffhquv_job.stage == "cancelled"
     assert not any(o.get("ffhquv_role") for o in bpy.data.objects)
 

@@ -7,6 +7,7 @@ stdout: ``{"event": "ready", "pid"}``, then per request progress lines with its 
 
 Environment knobs for tests (read once, at start):
   FFHQUV_FAKE_DELAY   seconds to sleep per progress step (default 0.02)
+  FFHQUV_FAKE_CANCEL_S  seconds before a cancel is honoured (default 0; a long step, a cold disk)
   FFHQUV_FAKE_FAIL    "noface" -> an error line (kind NoFaceError) for every request;
                       "crash"  -> a traceback on stderr and exit 1 in the middle of the first request;
                       "hang"   -> requests ignore cancel (and SIGTERM): only a kill stops them.
@@ -43,7 +44,8 @@ class FakeServer:
         self.delay = float(os.environ.get("FFHQUV_FAKE_DELAY", "0.02"))
         self.fail = os.environ.get("FFHQUV_FAKE_FAIL", "")
         self.requests: queue.Queue[dict | None] = queue.Queue()
-        self.cancelled: set[str] = set()
+        self.cancel_s = float(os.environ.get("FFHQUV_FAKE_CANCEL_S", "0"))
+        self.cancelled: dict[str, float] = {}  # request id -> when its cancel arrived
         self.stop_now = threading.Event()
 
     def read_commands(self) -> None:
@@ -52,14 +54,18 @@ class FakeServer:
             if command["command"] == "reconstruct":
                 self.requests.put(command)
             elif command["command"] == "cancel":
-                self.cancelled.add(command.get("id", ""))
+                self.cancelled[command.get("id", "")] = time.monotonic()
             else:
                 break
         self.stop_now.set()
         self.requests.put(None)
 
     def stopped(self, request_id: str) -> bool:
-        return self.fail != "hang" and (request_id in self.cancelled or self.stop_now.is_set())
+        if self.fail == "hang":
+            return False
+        cancelled_at = self.cancelled.get(request_id)
+        late = cancelled_at is not None and time.monotonic() - cancelled_at >= self.cancel_s
+        return late or self.stop_now.is_set()
 
     def sleep(self, request_id: str) -> None:
         """One step's delay, cut short by a cancel (as the real engine's next progress point would)."""
