@@ -16,6 +16,9 @@ shading is the eye white's photo colour over the Cycles eye material's sclera al
   it is, so the gain comes out low and the albedo too bright by that much (before the skin prior's bound
   and the two eyes' average).
 
+The JSON also keeps, per eye, what the engine knows of the light there (``lid_sun_share``, ``sun_share``,
+``sun_up``), to look for what predicts the error.
+
 Bench only: the engine's ``sclera_shading`` is wrapped in this process to read its inputs; nothing of the
 engine changes. Writes ``sclera.json`` and ``sclera.md`` into ``--out``.
 """
@@ -82,8 +85,24 @@ class _Probe:
             "model_lid": _lum(np.median(delit.shading[near], axis=0)) if near.any() else float("nan"),
             "true_lid": _lum(np.median(unwrap.color[near] / np.maximum(truth[near], 1e-3), axis=0))
             if near.any() else float("nan"),
-            "engine_shade": _lum(out) if out is not None else float("nan")})
+            "engine_shade": _lum(out) if out is not None else float("nan"),
+            **_light_features(delit, unwrap, near)})
         return out
+
+
+def _light_features(delit, unwrap, near: np.ndarray) -> dict:
+    """What the engine knows of the light at the lids: the share of their modelled shading that the sun
+    gives (``lid_sun_share``, median of ``cos(normal, sun) * visibility * sun / shading``), the sun's share of
+    the whole light at normal incidence (``sun_share``) and its direction's up component (``sun_up``, head
+    space)."""
+    light = delit.lighting
+    sun = _lum(light.sun_rgb)
+    share = 0.0
+    if near.any() and np.any(light.sun_direction):
+        cos = np.clip(unwrap.normal[near] @ light.sun_direction, 0.0, None) * delit.sun_visibility[near]
+        share = float(np.median(np.clip(cos * sun / np.maximum(luminance(delit.shading[near]), 1e-6), 0.0, 1.0)))
+    return {"lid_sun_share": share, "sun_share": sun / max(sun + _lum(light.sh[0]) * 0.886227, 1e-6),
+            "sun_up": float(light.sun_direction[1])}
 
 
 def _eyes(probe: _Probe, metrics: dict) -> list[dict]:
