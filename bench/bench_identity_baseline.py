@@ -17,13 +17,21 @@ A second pair of columns ("matched") exposes the same EXRs so that the face (the
 has the photo's mean linear luminance: the baseline's double lighting makes it darker or brighter than
 the photo, and this shows how much of a gap is exposure alone.
 
-Writes ``identity_baseline.json``, ``identity_baseline.md`` and ``sheet.png`` (photo | ours | baseline,
-face crops) into ``--out``; per case also each render exposed (``ours.png``, ``baseline.png``), the engine's
-run and ``mediapipe_mesh.npz``. In the JSON, ``*_matched_gain`` is the gain applied to the linear EXR
-(compare with the benchmark render's ``exposure_gain``); ``*_face_found`` says whether dlib's HOG detector
-found a face in the image at all (if not, the descriptor is aligned on the landmark box as is);
-``mesh`` compares the baseline's relief (MediaPipe's z) with the fitted head's at the same landmarks.
-About 4 minutes on 2 cores (11 engine runs, 22 Cycles renders at half size, 8 samples).
+"ours, estimated light" (real photos only): our reconstruction once more, under the engine's own estimate
+of the photo's light instead of the studio HDRI (``params.json`` ``lighting.texture_sh_coeffs``, the
+renderer's ``{"kind": "sh"}`` world), metered on the head like the studio render. The baseline carries the
+photo's light baked into its texture; this column gives ours the light the engine believes the photo had,
+so the two compare like for like. Benchmark renders are already rendered under their true light ('–').
+
+Writes ``identity_baseline.json``, ``identity_baseline.md`` and ``sheet.png`` (photo | ours | ours under the
+estimated light | baseline, face crops) into ``--out``; per case also each render exposed (``ours.png``,
+``ours_estimated_light.png`` for real photos, ``baseline.png``), the engine's run and ``mediapipe_mesh.npz``.
+In the JSON, ``*_matched_gain`` is the gain applied to the linear EXR (compare with the benchmark render's
+``exposure_gain``); ``*_face_found`` says whether dlib's HOG detector found a face in the image at all (if
+not, the descriptor is aligned on the landmark box as is); ``estimated_sh_coeffs`` (real photos) is the
+lighting estimate the estimated-light render used; ``mesh`` compares the baseline's relief (MediaPipe's z)
+with the fitted head's at the same landmarks.
+About 4 minutes on 2 cores (11 engine runs, 27 Cycles renders at half size, 8 samples).
 """
 from __future__ import annotations
 
@@ -55,6 +63,8 @@ RENDERS = ("h0_y0_hdri-city", "h1_y25_hdri-studio", "h2_y-45_hdri-sunrise", "h3_
 """One benchmark render per head (and so per view: yaw 0, 25, -45, -25, 45, 0 with another pitch), each
 under an HDRI."""
 KINDS = ("ours", "baseline")
+ESTIMATED = "ours_estimated_light"
+"""Real photos only: ours under the engine's estimate of the photo's light (its texture SH)."""
 TARGET = 0.45
 """Issue #13's identity target (dlib descriptor distance, photo <-> render)."""
 DEFAULT_OUT = REPO / "bench_out" / "identity_baseline"
@@ -120,9 +130,17 @@ def _prepare(case: Case, out_dir: Path) -> list[dict]:
     mpb.write_mesh(folder / "mediapipe_mesh.npz", case.mesh)
     textures = {"ours": (folder / "run" / "head_mesh.npz", folder / "run" / "albedo.png", list(o.eye_color_srgb)),
                 "baseline": (folder / "mediapipe_mesh.npz", case.path, BASELINE_EYE)}
-    return [likeness.fitted_camera_job(folder / kind, mesh, albedo, eye, o.K, o.R, o.t, size, case.lighting,
+    jobs = [likeness.fitted_camera_job(folder / kind, mesh, albedo, eye, o.K, o.R, o.t, size, case.lighting,
                                        f"{case.name}-{kind}")
             for kind, (mesh, albedo, eye) in textures.items()]
+    if case.kind == "photo":
+        if o.texture_sh_coeffs is None:
+            raise RuntimeError(f"{case.name}: the engine gave no lighting estimate (texture_sh_coeffs)")
+        mesh, albedo, eye = textures["ours"]
+        jobs.append(likeness.fitted_camera_job(folder / ESTIMATED, mesh, albedo, eye, o.K, o.R, o.t, size,
+                                               likeness.estimated_light(o.texture_sh_coeffs),
+                                               f"{case.name}-{ESTIMATED}"))
+    return jobs
 
 
 def _mask(folder: Path) -> np.ndarray:
@@ -146,7 +164,9 @@ def _has_face(img: np.ndarray) -> bool:
 def _score(case: Case, out_dir: Path) -> tuple[dict, dict[str, np.ndarray]]:
     """Identity distances and diagnostics of one case; also the exposed renders (render size) by kind."""
     folder = out_dir / case.name
-    renders = {kind: likeness.exposed_srgb(folder / kind, case.gain) for kind in KINDS}
+    kinds = KINDS + ((ESTIMATED,) if case.kind == "photo" else ())
+    renders = {kind: likeness.exposed_srgb(folder / kind, None if kind == ESTIMATED else case.gain)
+               for kind in kinds}
     h, w = renders["ours"].shape[:2]
     photo = likeness.resize_to(case.rgb, (w, h))
     box = case.box_points * likeness.RENDER_SCALE
@@ -161,8 +181,14 @@ def _score(case: Case, out_dir: Path) -> tuple[dict, dict[str, np.ndarray]]:
         row[f"{kind}_matched"] = likeness.identity_between(photo, matched, box, box)
         row[f"{kind}_face_found"] = _has_face(img)
         row[f"{kind}_matched_gain"] = gain
+    if ESTIMATED not in renders:  # a benchmark render: ours is already under the true light
+        row.update({ESTIMATED: math.nan, f"{ESTIMATED}_matched": math.nan, f"{ESTIMATED}_face_found": None,
+                    f"{ESTIMATED}_matched_gain": math.nan})
+    else:
+        row["estimated_sh_coeffs"] = case.out.texture_sh_coeffs.tolist()
     fitted = mpb.fitted_landmark_depths(case.out.vertices, case.out.R, case.out.t)[:mpb.FACE_POINTS]
-    row["mesh"] = {"anchor_depth_m": case.mesh.anchor_depth, "relief_std_mm": 1000 * float(case.mesh.camera_depth.std()),
+    row["mesh"] = {"anchor_depth_m": case.mesh.anchor_depth,
+                   "relief_std_mm": 1000 * float(case.mesh.camera_depth.std()),
                    "fitted_relief_std_mm": 1000 * float(fitted.std()),
                    "relief_correlation": float(np.corrcoef(fitted, case.mesh.camera_depth)[0, 1]),
                    "face_share_of_frame": float(face.mean())}
@@ -184,51 +210,84 @@ def _tile(img: np.ndarray, box_points: np.ndarray, label: str) -> np.ndarray:
 
 
 def _sheet(path: Path, rows: dict[str, dict], images: dict[str, dict], boxes: dict[str, np.ndarray]) -> None:
-    """photo | ours | baseline per case, face crops at the render's size, distances in the labels."""
+    """photo | ours | ours under the estimated light | baseline per case, face crops at the render's size,
+    distances in the labels (benchmark renders: a blank third tile, ours is under the true light)."""
     lines = []
     for name, row in rows.items():
         box = boxes[name] * likeness.RENDER_SCALE
         im = images[name]
+        if ESTIMATED in im:
+            est = _tile(im[ESTIMATED], box, f"ours, est. light {row[ESTIMATED]:.3f}")
+        else:
+            est = _tile(np.full_like(im["ours"], 96), box, "(true light: ours)")
         lines.append(np.hstack([_tile(im["photo"], box, name[:24]),
-                                _tile(im["ours"], box, f"ours {row['ours']:.3f}"),
+                                _tile(im["ours"], box, f"ours {row['ours']:.3f}"), est,
                                 _tile(im["baseline"], box, f"MediaPipe mesh {row['baseline']:.3f}")]))
     cv2.imwrite(str(path), np.vstack(lines)[..., ::-1])
+
+
+def _mean(rs: list[dict], col: str) -> float:
+    """Mean of ``col`` over ``rs`` (NaNs left out); NaN when none is finite, and for the estimated-light
+    columns over a group that holds benchmark renders (they have none: a mean over the photos alone would
+    sit beside the others' means over all)."""
+    if col.startswith(ESTIMATED) and any(r["kind"] != "photo" for r in rs):
+        return math.nan
+    vals = [v for v in (r.get(col, math.nan) for r in rs) if np.isfinite(v)]
+    return float(np.mean(vals)) if vals else math.nan
 
 
 def _means(rows: dict[str, dict]) -> dict[str, dict[str, float]]:
     """Mean of each distance column over the real photos, the renders and all (NaNs left out, counted)."""
     groups = {"photos": [r for r in rows.values() if r["kind"] == "photo"],
               "renders": [r for r in rows.values() if r["kind"] == "render"], "all": list(rows.values())}
-    cols = [k for kind in KINDS for k in (kind, f"{kind}_matched")]
+    cols = [k for kind in (*KINDS, ESTIMATED) for k in (kind, f"{kind}_matched")]
     res = {}
     for group, rs in groups.items():
-        res[group] = {c: float(np.nanmean([r[c] for r in rs])) if rs else math.nan for c in cols}
+        res[group] = {c: _mean(rs, c) for c in cols}
         res[group]["n"] = len(rs)
         res[group]["ours_better"] = sum(r["ours"] < r["baseline"] for r in rs)
         res[group]["ours_within_target"] = sum(r["ours"] <= TARGET for r in rs)
         res[group]["baseline_within_target"] = sum(r["baseline"] <= TARGET for r in rs)
+        if np.isfinite(res[group][ESTIMATED]):
+            res[group][f"{ESTIMATED}_better"] = sum(r[ESTIMATED] < r["baseline"] for r in rs)
+            res[group][f"{ESTIMATED}_within_target"] = sum(r[ESTIMATED] <= TARGET for r in rs)
     return res
+
+
+def _dist(value) -> str:
+    """A distance with 3 decimals, or '–' (absent or NaN: a benchmark render has no estimated-light column)."""
+    return f"{value:.3f}" if value is not None and np.isfinite(value) else "–"
 
 
 def markdown(doc: dict) -> str:
     lines = [(f"Identity distance photo↔render at the fitted camera (dlib descriptor; target ≤ {TARGET}), "
-              f"commit `{doc['commit']}`, {doc['machine']}, {doc['date']}."), "",
-             ("| photo / render | ours | MediaPipe mesh + photo | ours, matched exposure | baseline, matched exposure "
-              "| dlib finds a face: photo / ours / baseline |"), "|---|---|---|---|---|---|"]
-    yes = lambda b: "y" if b else "n"  # noqa: E731
+              f"commit `{doc['commit']}`, {doc['machine']}, {doc['date']}. Ours: real photos under the studio "
+              "HDRI, benchmark renders under their true light; ours, estimated light: real photos under the "
+              "engine's own estimate of the photo's light (its SH), like the baseline's baked-in light."), "",
+             ("| photo / render | ours | ours, estimated light | MediaPipe mesh + photo | ours, matched exposure "
+              "| baseline, matched exposure | dlib finds a face: photo / ours / ours, est. light / baseline |"),
+             "|---|---|---|---|---|---|---|"]
+    yes = lambda b: "–" if b is None else "y" if b else "n"  # noqa: E731
     for name, r in doc["rows"].items():
-        lines.append(f"| {name} | {r['ours']:.3f} | {r['baseline']:.3f} | {r['ours_matched']:.3f} | "
-                     f"{r['baseline_matched']:.3f} | {yes(r['photo_face_found'])} / {yes(r['ours_face_found'])} / "
+        lines.append(f"| {name} | {r['ours']:.3f} | {_dist(r.get(ESTIMATED))} | {r['baseline']:.3f} | "
+                     f"{r['ours_matched']:.3f} | {r['baseline_matched']:.3f} | {yes(r['photo_face_found'])} / "
+                     f"{yes(r['ours_face_found'])} / {yes(r.get(f'{ESTIMATED}_face_found'))} / "
                      f"{yes(r['baseline_face_found'])} |")
     for group, m in doc["means"].items():
-        lines.append(f"| **mean, {group}** ({m['n']}) | {m['ours']:.3f} | {m['baseline']:.3f} | "
-                     f"{m['ours_matched']:.3f} | {m['baseline_matched']:.3f} | ours better in {m['ours_better']}, "
-                     f"≤ {TARGET}: ours {m['ours_within_target']}, baseline {m['baseline_within_target']} |")
+        est = ""
+        if f"{ESTIMATED}_better" in m:
+            est = (f"; estimated light: better in {m[f'{ESTIMATED}_better']}, "
+                   f"≤ {TARGET}: {m[f'{ESTIMATED}_within_target']}")
+        lines.append(f"| **mean, {group}** ({m['n']}) | {m['ours']:.3f} | {_dist(m.get(ESTIMATED))} | "
+                     f"{m['baseline']:.3f} | {m['ours_matched']:.3f} | {m['baseline_matched']:.3f} | ours better in "
+                     f"{m['ours_better']}, ≤ {TARGET}: ours {m['ours_within_target']}, baseline "
+                     f"{m['baseline_within_target']}{est} |")
     return "\n".join(lines) + "\n"
 
 
 def run(out_dir: Path, photos: tuple[str, ...], renders: tuple[str, ...], cache: Path = DEFAULT_CACHE) -> dict:
-    """Engine runs, one Cycles batch (ours + baseline per case), distances; writes and returns the JSON."""
+    """Engine runs, one Cycles batch (ours + baseline per case, ours under the estimated light per real photo),
+    distances; writes and returns the JSON."""
     from bench.bench_groundtruth import _commit, _machine
 
     start = time.perf_counter()

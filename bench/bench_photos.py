@@ -3,6 +3,11 @@ filled share beside it), identity distance photo <-> reconstruction, and the pho
 (the same photo at -1 / +1 EV and with its white balance set to 3200 K / 6500 K must give the same
 albedo: the ΔE00 between the results).
 
+The identity distance is measured twice, both renders metered on the head: the reconstruction under the
+neutral studio HDRI (``identity_photo_render``) and under the engine's own estimate of the photo's light
+(``identity_photo_render_estimated_light``: its texture SH, ``params.json`` ``lighting.texture_sh_coeffs``),
+which is closer to the photo's own light.
+
     python bench/bench_photos.py [--out bench_out/photos] [--photos astronaut takeo ...] [--no-identity]
 
 Writes ``photos.json``, ``photos.md`` and ``albedos.png`` (each photo beside its albedo's face) into
@@ -72,16 +77,27 @@ def _perturbed(name: str, rgb: np.ndarray, folder: Path, base: EngineOutput, bas
     return res
 
 
-def _identity(name: str, out: EngineOutput, rgb: np.ndarray, run: Path) -> float:
+def _identity(name: str, out: EngineOutput, rgb: np.ndarray, run: Path) -> tuple[float, float]:
+    """Identity distances photo <-> reconstruction at the fitted camera: under the studio HDRI, and under the
+    engine's estimate of the photo's light (NaN when the run has none); both metered on the head."""
     out.save(run)
-    job = likeness.fitted_camera_job(run / "fitted", run / "head_mesh.npz", run / "albedo.png",
-                                     list(out.eye_color_srgb), out.K, out.R, out.t, (rgb.shape[1], rgb.shape[0]),
-                                     likeness.NEUTRAL_LIGHT, f"{name}-fitted")
-    likeness.render_jobs([job], _bpy_python(), SCRIPT, run / "batch.json")
-    render = likeness.exposed_srgb(run / "fitted", None)
-    photo = likeness.resize_to(rgb, (render.shape[1], render.shape[0]))
+    lights = {"fitted": likeness.NEUTRAL_LIGHT}
+    if out.texture_sh_coeffs is not None:
+        lights["fitted_estimated_light"] = likeness.estimated_light(out.texture_sh_coeffs)
+    jobs = [likeness.fitted_camera_job(run / folder, run / "head_mesh.npz", run / "albedo.png",
+                                       list(out.eye_color_srgb), out.K, out.R, out.t, (rgb.shape[1], rgb.shape[0]),
+                                       light, f"{name}-{folder}") for folder, light in lights.items()]
+    likeness.render_jobs(jobs, _bpy_python(), SCRIPT, run / "batch.json")
     box = out.landmarks * likeness.RENDER_SCALE
-    return likeness.identity_between(photo, render, box, box)
+    res = []
+    for folder in ("fitted", "fitted_estimated_light"):
+        if folder not in lights:
+            res.append(float("nan"))
+            continue
+        render = likeness.exposed_srgb(run / folder, None)
+        photo = likeness.resize_to(rgb, (render.shape[1], render.shape[0]))
+        res.append(likeness.identity_between(photo, render, box, box))
+    return res[0], res[1]
 
 
 def _face_tile(out: EngineOutput, rgb: np.ndarray) -> np.ndarray:
@@ -113,12 +129,14 @@ def run(out_dir: Path, names: tuple[str, ...], identity: bool = True) -> dict:
         row = {"bs_both_seen": bs.error, "bs_counted_share": bs.counted_share, "filled_share": bs.filled_share,
                "black_and_white": grey, "centre_border_l": M.centre_border_lightness(out.albedo, seen),
                "warnings": out.warnings, "perturbation_de": _perturbed(name, rgb, folder, out, seen)}
-        row["identity_photo_render"] = _identity(name, out, rgb, folder / "run") if identity else float("nan")
+        row["identity_photo_render"], row["identity_photo_render_estimated_light"] = (
+            _identity(name, out, rgb, folder / "run") if identity else (float("nan"), float("nan")))
         row["seconds"] = time.perf_counter() - t0
         rows[name] = row
         tiles.append(_face_tile(out, rgb))
         print(f"{name}: BS {bs.error:.2f} (counted {100 * bs.counted_share:.0f} %, "
-              f"filled {100 * bs.filled_share:.0f} %), identity {row['identity_photo_render']:.2f}, perturbation ΔE "
+              f"filled {100 * bs.filled_share:.0f} %), identity {row['identity_photo_render']:.2f} "
+              f"(estimated light {row['identity_photo_render_estimated_light']:.2f}), perturbation ΔE "
               + ", ".join(f"{k} {v:.2f}" for k, v in row["perturbation_de"].items()))
     cv2.imwrite(str(out_dir / "albedos.png"), np.vstack(tiles)[..., ::-1])
     from bench.bench_groundtruth import _commit, _machine
@@ -135,20 +153,30 @@ def _signed(v: float) -> str:
     return "–" if not np.isfinite(v) else f"{v:+.1f}"
 
 
+def _plain(v: float | None) -> str:
+    """``0.42``, or ``–`` for nan or absent (a run from before the estimated-light render)."""
+    return "–" if v is None or not np.isfinite(v) else f"{v:.2f}"
+
+
 def markdown(doc: dict) -> str:
     labels = [p[0] for p in PERTURBATIONS]
     lines = [f"Real photos, commit `{doc['commit']}`, {doc['machine']}, {doc['date']}.", "",
              "| photo | BS, both sides seen | face filled | centre − border L* | identity photo↔render | "
-             + " | ".join(f"ΔE00 {lb}" for lb in labels) + " |", "|---|---|---|---|---|" + "---|" * len(labels)]
+             "identity, estimated light | " + " | ".join(f"ΔE00 {lb}" for lb in labels) + " |",
+             "|---|---|---|---|---|---|" + "---|" * len(labels)]
     for name, r in doc["photos"].items():
         label = f"{name} (b&w)" if r.get("black_and_white") else name
         lines.append(f"| {label} | {r['bs_both_seen']:.2f} | {100 * r['filled_share']:.0f} % | "
                      f"{_signed(r.get('centre_border_l', float('nan')))} | {r['identity_photo_render']:.2f} | "
+                     f"{_plain(r.get('identity_photo_render_estimated_light'))} | "
                      + " | ".join(f"{r['perturbation_de'][lb]:.2f}" for lb in labels) + " |")
     if any(r.get("black_and_white") for r in doc["photos"].values()):
         lines += ["", "(b&w): a black-and-white photo. The engine keeps its albedo grey; a white-balance shift tints "
                   "it, and the engine reads a tinted (toned) scan as black and white too, so its wb columns show "
                   "that the tint does not reach the albedo, not colour constancy."]
+    lines += ["", "identity photo↔render: dlib distance between the photo and the reconstruction rendered at the "
+              "fitted camera under the studio HDRI; estimated light: the same under the engine's own estimate of "
+              "the photo's light (its SH), as the photo was lit."]
     lines += ["", "centre − border L*: how much lighter the de-lit face's centre (beyond 60 texels of the seen face's "
               "border) is than its outer 10 texels; the completion matches the border, so a large value reads as a "
               "lighter face patch on the head (the benchmark's true albedos: see its table)."]

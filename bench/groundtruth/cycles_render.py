@@ -51,6 +51,18 @@ JOB::
         {"type": "AREA", "position": [x,y,z] (head-space metres), "size": metres (square),
          "rgb": [...], "power": W}                       # faces the head-space origin
         {"type": "POINT", "position": [...], "rgb": [...], "power": W, "radius": m}
+    LIGHTING = {"kind": "sh", "coeffs": [[r, g, b] x 9]}
+        A distant environment given as order-2 real spherical-harmonics radiance coefficients, linear RGB,
+        in head space: the engine's ``params.json`` ``lighting.texture_sh_coeffs`` (basis order and
+        constants of ``engine/render/sh.py``: Y00; Y1-1 ~ y, Y10 ~ z, Y11 ~ x; Y2-2 ~ xy, Y2-1 ~ yz,
+        Y20 ~ 3z^2 - 1, Y21 ~ xz, Y22 ~ x^2 - y^2). The world's radiance seen along a head-space direction
+        d (pointing away from the head, towards the light) is max(0, sum_k c_k Y_k(d)), per channel, built
+        from shader nodes (exact, no image). Units: a white Lambertian surface then shows albedo x E / pi,
+        the engine's ``sh_shading`` (up to that clamp, and to shadows and bounces, which Cycles adds).
+        The clamp matters: an SH fitted to a photo's visible face only often has large negative lobes
+        (behind the head, even a negative mean), and clamping them away adds light, so the face's
+        shading comes out softer than the engine's own (same pattern, less contrast). Coefficients
+        that are negative in every direction (a black world) are refused.
 
 Conventions (docs/conventions.md): head space is metres, +Y up, +Z out of the face, +X toward the
 head's left. Camera: OpenCV, ``pixel = K (R X + t)``, pixel centres at integer (column u, row v),
@@ -68,9 +80,9 @@ Outputs in ``out_dir``:
                     over the card layers, capped by the bare skin's coverage; solid cards cover
                     fully). With hair, mask_skin.png is the skin that still shows through it.
     render.json     {"seconds", "beauty_seconds", "blender", "samples", "samples_rendered", "denoiser",
-                     "hdri": {"file", "sha256"}, ...}. The bundled HDRIs differ between Blender
-                    releases (4.2's studio.exr is half as bright as 5.0's): keep one version per
-                    benchmark.
+                     "hdri": {"file", "sha256"} (HDRI jobs), "sh_coeffs" (SH jobs), ...}. The bundled
+                    HDRIs differ between Blender releases (4.2's studio.exr is half as bright as 5.0's):
+                    keep one version per benchmark.
 
 Render: Cycles CPU, adaptive sampling, OpenImageDenoise (albedo + normal guides, fast prefilter),
 default pixel filter, view transform Standard / look None / exposure 0 (these only matter to
@@ -124,6 +136,13 @@ HEAD_TO_WORLD = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 """Head space (+Y up, +Z front) -> Blender world (+Z up, -Y front), as Blender's OBJ importer."""
 OPENCV_TO_BLENDER_CAM = np.diag([1.0, -1.0, -1.0])
 """OpenCV camera axes (x right, y down, z forward) -> Blender camera axes (x right, y up, -z forward)."""
+
+SH_CONSTANTS = (0.28209479177387814, 0.4886025119029199, 1.0925484305920792, 0.31539156525252005,
+                0.5462742152960396)
+"""engine/render/sh.py's normalisation constants (copied: nothing from ``engine/`` is imported here): l=0,
+l=1, the xy/yz/xz terms, the (3z^2 - 1) term, the (x^2 - y^2) term."""
+SH_MAX_RADIANCE = 1e4
+"""A sanity bound on |coefficient| (linear radiance units): larger is a unit or format mistake."""
 
 DEFAULT_SAMPLES = 32
 MASK_SAMPLES = 16
@@ -218,9 +237,47 @@ def check_camera(cam: dict) -> dict:
     return {"K": K, "R": u @ vt, "t": t, "width": width, "height": height}
 
 
+def check_sh_coeffs(coeffs) -> np.ndarray:
+    """(9, 3) float64 SH radiance coefficients from a [[r, g, b] x 9] list; raises JobError."""
+    try:
+        arr = np.asarray(coeffs, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise JobError(f"lighting.coeffs must be 9 x [r, g, b] numbers, got {str(coeffs)[:80]!r}") from None
+    if arr.shape != (9, 3):
+        raise JobError(f"lighting.coeffs must be 9 x [r, g, b] (shape (9, 3)), got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise JobError("lighting.coeffs must be finite")
+    if np.abs(arr).max() > SH_MAX_RADIANCE:
+        raise JobError(f"lighting.coeffs beyond +-{SH_MAX_RADIANCE:g}: not linear radiance SH")
+    if not np.any(sh_radiance(arr, _sphere_directions()) > 0):
+        raise JobError("lighting.coeffs give no positive radiance in any direction (a black world)")
+    return arr
+
+
+def _sphere_directions(n: int = 2048) -> np.ndarray:
+    """(n, 3) unit vectors spread evenly over the sphere (Fibonacci lattice)."""
+    i = np.arange(n) + 0.5
+    polar, azimuth = np.arccos(1.0 - 2.0 * i / n), math.pi * (1.0 + math.sqrt(5.0)) * i
+    return np.stack([np.cos(azimuth) * np.sin(polar), np.sin(azimuth) * np.sin(polar), np.cos(polar)], 1)
+
+
+def sh_radiance(coeffs: np.ndarray, directions_head: np.ndarray) -> np.ndarray:
+    """(N, 3) max(0, sum_k c_k Y_k(d)) for unit head-space ``directions_head`` (N, 3): what :func:`sh_world`
+    builds with nodes (numpy twin, for checks)."""
+    x, y, z = np.asarray(directions_head, np.float64).T
+    c0, c1, c2, c3, c4 = SH_CONSTANTS
+    basis = np.stack([np.full_like(x, c0), c1 * y, c1 * z, c1 * x, c2 * x * y, c2 * y * z,
+                      c3 * (3.0 * z * z - 1.0), c2 * x * z, c4 * (x * x - y * y)], 1)
+    return np.maximum(basis @ np.asarray(coeffs, np.float64), 0.0)
+
+
 def check_lighting(light: dict) -> dict:
-    if not isinstance(light, dict) or light.get("kind") not in ("hdri", "lights"):
-        raise JobError(f"lighting.kind must be 'hdri' or 'lights', got {light!r}")
+    if not isinstance(light, dict) or light.get("kind") not in ("hdri", "lights", "sh"):
+        raise JobError(f"lighting.kind must be 'hdri', 'lights' or 'sh', got {light!r}")
+    if light["kind"] == "sh":
+        if "coeffs" not in light:
+            raise JobError("lighting kind 'sh' needs 'coeffs' (9 x [r, g, b])")
+        return {"kind": "sh", "coeffs": check_sh_coeffs(light["coeffs"])}
     if light["kind"] == "hdri":
         if light.get("name") not in HDRI_NAMES:
             raise JobError(f"lighting.name must be one of {HDRI_NAMES}, got {light.get('name')!r}")
@@ -822,9 +879,61 @@ def add_lamp(scene, index: int, lamp: dict) -> None:
         data.shadow_soft_size = lamp["radius"]
 
 
+def sh_world(coeffs: np.ndarray):
+    """A world whose radiance along Blender-world direction w is max(0, sum_k c_k Y_k(d)) with d the
+    head-space direction of w: head (x, y, z) -> world (x, -z, y), so d = (w_x, w_z, -w_y). The direction is
+    the Texture Coordinate node's Generated output, which in a world shader is the ray's direction
+    (normalised again here); each basis function is a Math-node polynomial, each term a Vector Math scale
+    of the coefficient's RGB, the sum clamped at 0 per channel."""
+    world, tree, background = _world("sh")
+    nodes, links = tree.nodes, tree.links
+    coords = nodes.new("ShaderNodeTexCoord")
+    unit = nodes.new("ShaderNodeVectorMath")
+    unit.operation = "NORMALIZE"
+    links.new(coords.outputs["Generated"], unit.inputs[0])
+    sep = nodes.new("ShaderNodeSeparateXYZ")
+    links.new(unit.outputs["Vector"], sep.inputs["Vector"])
+    x, y = sep.outputs["X"], sep.outputs["Z"]
+    z = _math(tree, "MULTIPLY", sep.outputs["Y"], -1.0)
+    c0, c1, c2, c3, c4 = SH_CONSTANTS
+    basis = [None,  # the constant term: the coefficient itself times c0
+             _math(tree, "MULTIPLY", y, c1), _math(tree, "MULTIPLY", z, c1), _math(tree, "MULTIPLY", x, c1),
+             _math(tree, "MULTIPLY", _math(tree, "MULTIPLY", x, y), c2),
+             _math(tree, "MULTIPLY", _math(tree, "MULTIPLY", y, z), c2),
+             _math(tree, "MULTIPLY_ADD", _math(tree, "MULTIPLY", z, z), 3.0 * c3, -c3),
+             _math(tree, "MULTIPLY", _math(tree, "MULTIPLY", x, z), c2),
+             _math(tree, "MULTIPLY", _math(tree, "SUBTRACT", _math(tree, "MULTIPLY", x, x),
+                                           _math(tree, "MULTIPLY", y, y)), c4)]
+    total = nodes.new("ShaderNodeVectorMath")  # starts as the constant term
+    total.operation = "SCALE"
+    total.inputs[0].default_value = tuple(float(v) for v in coeffs[0])
+    total.inputs["Scale"].default_value = c0
+    out = total.outputs["Vector"]
+    for k in range(1, 9):
+        term = nodes.new("ShaderNodeVectorMath")
+        term.operation = "SCALE"
+        term.inputs[0].default_value = tuple(float(v) for v in coeffs[k])
+        links.new(basis[k], term.inputs["Scale"])
+        add = nodes.new("ShaderNodeVectorMath")
+        add.operation = "ADD"
+        links.new(out, add.inputs[0])
+        links.new(term.outputs["Vector"], add.inputs[1])
+        out = add.outputs["Vector"]
+    clamp = nodes.new("ShaderNodeVectorMath")
+    clamp.operation = "MAXIMUM"
+    links.new(out, clamp.inputs[0])
+    clamp.inputs[1].default_value = (0.0, 0.0, 0.0)
+    links.new(clamp.outputs["Vector"], background.inputs["Color"])
+    background.inputs["Strength"].default_value = 1.0
+    return world
+
+
 def add_lighting(scene, lighting: dict) -> None:
     if lighting["kind"] == "hdri":
         scene.world = hdri_world(lighting["name"], lighting["rotation_deg"], lighting["strength"])
+        return
+    if lighting["kind"] == "sh":
+        scene.world = sh_world(lighting["coeffs"])
         return
     scene.world = colour_world("ambient", lighting["ambient_rgb"])
     for i, lamp in enumerate(lighting["lights"]):
@@ -942,6 +1051,8 @@ def render_job(job: dict) -> dict:
             info["hair"].update(solid=True, metallic=job["hair"]["metallic"])
         else:
             info["hair"]["transparent_bounces"] = HAIR_TRANSPARENT_BOUNCES
+    if job["lighting"]["kind"] == "sh":
+        info["sh_coeffs"] = job["lighting"]["coeffs"].tolist()
     if job["lighting"]["kind"] == "hdri":
         path = hdri_path(job["lighting"]["name"])
         info["hdri"] = {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}

@@ -4,7 +4,9 @@ and the reconstruction against itself between two views (beside the same for the
 The reconstruction is rendered by the same independent Cycles script as the ground truth
 (:mod:`bench.groundtruth.cycles_render`), under the photo's own lighting when it is known (benchmark
 renders) or a neutral studio HDRI (real photos), at ``RENDER_SCALE`` of the photo's size, and exposed
-with the photo's own exposure gain. Descriptors: dlib's 128-d face descriptor (bench only).
+with the photo's own exposure gain. For real photos, :func:`estimated_light` gives a second lighting: the
+engine's own estimate of the photo's light (its SH), for a like-for-like comparison with a photo whose
+light is baked in. Descriptors: dlib's 128-d face descriptor (bench only).
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from bench.groundtruth.perturb import encode_srgb8, luminance  # noqa: E402
 from bench.groundtruth.scenes import View, camera  # noqa: E402
 
 __all__ = ["RenderJob", "render_jobs", "exposed_srgb", "identity_between", "VIEW_PAIR", "NEUTRAL_LIGHT",
-           "RENDER_SCALE", "view_job"]
+           "RENDER_SCALE", "view_job", "estimated_light"]
 
 RENDER_SCALE = 0.5
 """Identity renders are made at this fraction of the photo's size (faces stay > 100 px)."""
@@ -36,6 +38,18 @@ VIEW_PAIR = (View("id-25", -25.0, 0.0, 85.0, 384), View("id+25", 25.0, 0.0, 85.0
 NEUTRAL_LIGHT = {"kind": "hdri", "name": "studio", "rotation_deg": 0.0, "strength": 1.0}
 NEUTRAL_TARGET = 0.18
 """Metering target (linear, head-weighted) for the neutral-light renders."""
+
+
+def estimated_light(sh_coeffs) -> dict:
+    """The Cycles lighting of the engine's own estimate of a photo's light: ``sh_coeffs`` (9, 3) radiance SH
+    in head space (``params.json`` ``lighting.texture_sh_coeffs``; ``EngineOutput.texture_sh_coeffs`` of
+    :mod:`bench.groundtruth.runner`) as the renderer's ``{"kind": "sh"}`` world. Meter it like
+    :data:`NEUTRAL_LIGHT` (gain None): the estimate's scale is the photo's exposure, which the metering
+    replaces."""
+    coeffs = np.asarray(sh_coeffs, np.float64)
+    if coeffs.shape != (9, 3) or not np.all(np.isfinite(coeffs)):
+        raise ValueError(f"sh_coeffs must be (9, 3) finite, got shape {coeffs.shape}")
+    return {"kind": "sh", "coeffs": coeffs.tolist()}
 
 
 @dataclass(frozen=True)

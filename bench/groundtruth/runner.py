@@ -26,7 +26,9 @@ class EngineOutput:
     corrective field, ``landmarks_parametric`` before it, ``landmarks_detected`` MediaPipe's.
     ``confidence`` [N, N] float in [0, 1]: the engine's ``confidence.png`` (0 = filled, not from the
     photo); ``hair_mask`` [N, N] bool: the texels its hair/glasses detector took out (None when the
-    texture stage kept no debug images)."""
+    texture stage kept no debug images). ``texture_sh_coeffs`` (9, 3): the texture stage's estimate of the
+    photo's lighting as radiance SH in head space (``engine.render.sh`` convention; ``params.json``
+    ``lighting.texture_sh_coeffs``), None without a texture stage."""
 
     albedo: np.ndarray
     albedo_srgb: np.ndarray
@@ -45,6 +47,7 @@ class EngineOutput:
     engine_metrics: dict = field(default_factory=dict)
     confidence: np.ndarray | None = None
     hair_mask: np.ndarray | None = None
+    texture_sh_coeffs: np.ndarray | None = None
 
     def save(self, folder: Path) -> None:
         """Writes ``albedo.png``, ``head_mesh.npz`` (the Cycles renderer's format) and ``engine.json``."""
@@ -58,7 +61,8 @@ class EngineOutput:
         np.savez_compressed(folder / "head_mesh.npz", **mesh_arrays(load_head_model(), self.vertices))
         info = {"K": self.K.tolist(), "R": self.R.tolist(), "t": self.t.tolist(), "warnings": self.warnings,
                 "seconds": self.seconds, "timings": self.timings, "metrics": self.engine_metrics,
-                "eye_color_srgb": list(self.eye_color_srgb), "landmarks478": self.landmarks.tolist()}
+                "eye_color_srgb": list(self.eye_color_srgb), "landmarks478": self.landmarks.tolist(),
+                "texture_sh_coeffs": None if self.texture_sh_coeffs is None else self.texture_sh_coeffs.tolist()}
         (folder / "engine.json").write_text(json.dumps(info))
 
 
@@ -79,7 +83,8 @@ def run_engine(photo: Path, texture_size: int = TEXTURE_SIZE) -> EngineOutput:
         eye_color_srgb=tuple(float(c) for c in tex.eye_color_srgb), warnings=list(rec.warnings),
         seconds=seconds, timings=dict(rec.timings), engine_metrics={**fit.metrics, **tex.metrics},
         confidence=None if tex.confidence is None else tex.confidence.astype(np.float32) / 255.0,
-        hair_mask=_texture_size(tex.debug.get("mask_hair"), texture_size))
+        hair_mask=_texture_size(tex.debug.get("mask_hair"), texture_size),
+        texture_sh_coeffs=None if tex.sh_coeffs is None else np.asarray(tex.sh_coeffs, np.float64).reshape(9, 3))
 
 
 def _texture_size(mask: np.ndarray | None, n: int) -> np.ndarray | None:

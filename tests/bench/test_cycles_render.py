@@ -3,7 +3,9 @@ checked against numpy.
 
 The masks are compared with a supersampled z-buffer rasterisation of the same mesh through
 ``pixel = K (R X + t)`` (pixel centres at integers), so a wrong camera conversion (axes, focal
-length, principal point, the half-pixel offset) shows up as a shifted or scaled mask.
+length, principal point, the half-pixel offset) shows up as a shifted or scaled mask. The SH world
+(lighting kind "sh") is compared with ``engine.render.sh``'s basis along each background pixel's ray,
+so a wrong head -> world direction mapping shows up as a wrong background.
 """
 from __future__ import annotations
 
@@ -32,6 +34,35 @@ pytestmark = [
     pytest.mark.skipif(os.environ.get("FFHQUV_SKIP_BLENDER_TESTS") == "1", reason="FFHQUV_SKIP_BLENDER_TESTS=1"),
     pytest.mark.skipif(not BPY_PYTHON.exists(), reason=f"no bpy 5.0 venv at {BPY_PYTHON}"),
 ]
+
+
+def sh_test_coeffs() -> np.ndarray:
+    """(9, 3) radiance SH (``engine.render.sh``): a white light from head +X over an ambient, and a blue one
+    from behind and above (head -Z, +Y), so that every axis flip or swap changes the background."""
+    import torch
+
+    from engine.render.sh import sh_from_directional
+
+    f64 = torch.float64
+    key = sh_from_directional(torch.tensor([1.0, 0.0, 0.0], dtype=f64), 1.0, 0.5)
+    sky = sh_from_directional(torch.tensor([0.0, 0.5, -1.0], dtype=f64), torch.tensor([0.2, 0.4, 0.8], dtype=f64))
+    return (key + sky)[0].numpy()
+
+
+def sh_radiance(coeffs: np.ndarray, directions: np.ndarray) -> np.ndarray:
+    """(N, 3) max(0, sum_k c_k Y_k(d)) with ``engine.render.sh``'s basis, for unit head-space ``directions``."""
+    import torch
+
+    from engine.render.sh import sh_basis
+
+    return np.maximum(sh_basis(torch.as_tensor(directions, dtype=torch.float64)).numpy() @ coeffs, 0.0)
+
+
+def pixel_rays(R: np.ndarray) -> np.ndarray:
+    """(H, W, 3) unit head-space directions of the rays through the pixel centres."""
+    v, u = np.mgrid[:HEIGHT, :WIDTH]
+    rays = np.stack([u, v, np.ones_like(u)], -1).astype(np.float64) @ np.linalg.inv(K).T @ R
+    return rays / np.linalg.norm(rays, axis=-1, keepdims=True)
 
 
 def look_at(yaw_deg: float, distance: float, target=(0.0, -0.02, 0.0)) -> tuple[np.ndarray, np.ndarray]:
@@ -118,7 +149,7 @@ def bbox(mask: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module", params=list(BPY_VENVS))
 def rendered(request, tmp_path_factory) -> dict:
-    """Two jobs (3 lamps; HDRI + spec_rough map) rendered by one batch on the given bpy venv."""
+    """Three jobs (3 lamps; HDRI + spec_rough map; SH world) rendered by one batch on the given bpy venv."""
     python = BPY_VENVS[request.param]
     if not python.exists():
         pytest.skip(f"no bpy {request.param} venv at {python}")
@@ -143,6 +174,8 @@ def rendered(request, tmp_path_factory) -> dict:
              {"type": "POINT", "position": [0.3, 0.6, -0.5], "rgb": [1, 0.9, 0.8], "power": 20.0, "radius": 0.05}]}},
         {**common, "id": "hdri", "out_dir": str(work / "hdri"), "spec_rough": str(work / "spec_rough.png"),
          "lighting": {"kind": "hdri", "name": "city", "rotation_deg": 90.0, "strength": 1.0}},
+        {**common, "id": "sh", "out_dir": str(work / "sh"), "spec_rough": None,
+         "lighting": {"kind": "sh", "coeffs": sh_test_coeffs().tolist()}},
     ]
     batch = work / "batch.json"
     batch.write_text(json.dumps({"jobs": jobs}))
@@ -155,14 +188,14 @@ def rendered(request, tmp_path_factory) -> dict:
 
 def test_batch_reports_each_job(rendered):
     lines = [json.loads(line) for line in rendered["stdout"].splitlines() if line.strip()]
-    assert [line["id"] for line in lines] == ["lamps", "hdri"]
-    for name in ("lamps", "hdri"):
+    assert [line["id"] for line in lines] == ["lamps", "hdri", "sh"]
+    for name in ("lamps", "hdri", "sh"):
         info = json.loads((rendered["work"] / name / "render.json").read_text())
         assert info["samples"] == 8 and info["blender"].startswith(rendered["version"]) and info["seconds"] > 0
         assert info["denoiser"] in ("OPENIMAGEDENOISE", "none")
 
 
-@pytest.mark.parametrize("name", ["lamps", "hdri"])
+@pytest.mark.parametrize("name", ["lamps", "hdri", "sh"])
 def test_exr_is_linear_rgb_and_lit(rendered, name):
     image = cv2.imread(str(rendered["work"] / name / "render.exr"), cv2.IMREAD_UNCHANGED)
     assert image is not None and image.shape == (HEIGHT, WIDTH, 3) and image.dtype == np.float32
@@ -190,6 +223,37 @@ def test_masks_match_numpy_projection(rendered, name):
         np.testing.assert_allclose(centroid(soft), centroid(expected), atol=0.1, err_msg=mask_name)
         np.testing.assert_allclose(bbox(soft >= 0.5), bbox(expected >= 0.5), atol=1.5, err_msg=mask_name)
         assert abs(soft.sum() - expected.sum()) < 0.02 * expected.sum(), mask_name
+
+
+def test_sh_world_is_the_engines_radiance_along_each_ray(rendered):
+    """Background pixels of the "sh" job show max(0, sum_k c_k Y_k(d)) for their head-space ray direction d
+    (engine.render.sh's basis): within 3 % of the brightest value, where a flipped or swapped axis is off
+    by 10-50 % (median)."""
+    image = cv2.imread(str(rendered["work"] / "sh" / "render.exr"), cv2.IMREAD_UNCHANGED)[..., ::-1]
+    background = neighbourhood(coverage(rendered["part"] >= 0) == 0.0, np.min)
+    R, _ = look_at(25.0, 1.0)
+    want = sh_radiance(sh_test_coeffs(), pixel_rays(R)[background])
+    err = np.abs(image[background] - want) / want.max(0)
+    assert background.sum() > 2000
+    assert np.all(np.median(err, 0) < 0.03) and np.all(np.percentile(err, 99, 0) < 0.06), np.median(err, 0)
+    info = json.loads((rendered["work"] / "sh" / "render.json").read_text())
+    np.testing.assert_allclose(info["sh_coeffs"], sh_test_coeffs())
+
+
+def test_sh_light_from_head_x_lights_the_heads_x_side(rendered):
+    """The test camera sees the head from its +X side (yaw 25 deg; image right = head +X): the right third of
+    the skin is the side of the head and the ear (normals ~ +X), the left third the face's front and far
+    cheek. Under the "sh" job's key from head +X the right third is measured 2.7x as bright as the left (the
+    lamps and the HDRI, lit from elsewhere: 0.26x, 0.34x); a flipped x would make it darker."""
+    image = cv2.imread(str(rendered["work"] / "sh" / "render.exr"), cv2.IMREAD_UNCHANGED)
+    skin = cv2.imread(str(rendered["work"] / "sh" / "mask_skin.png"), cv2.IMREAD_UNCHANGED) > 250
+    cols = np.nonzero(skin)[1]
+    lo, hi = cols.min(), cols.max()
+    col = np.broadcast_to(np.arange(WIDTH)[None, :], skin.shape)
+    lum = image.mean(-1)
+    left, right = lum[skin & (col < lo + (hi - lo) / 3)], lum[skin & (col > hi - (hi - lo) / 3)]
+    assert left.size > 200 and right.size > 200
+    assert np.median(right) > 1.8 * np.median(left), (np.median(right), np.median(left))
 
 
 def test_eyes_and_mouth_are_head_but_not_skin(rendered):
@@ -229,6 +293,48 @@ for hair in json.loads(sys.argv[2]):
     except cr.JobError as exc:
         print(json.dumps({"error": str(exc)}))
 """
+
+
+CHECK_SH = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+import cycles_render as cr
+for light in json.loads(sys.argv[2]):
+    try:
+        out = cr.check_lighting(light)
+        print(json.dumps({"kind": out["kind"], "coeffs": out["coeffs"].tolist()}))
+    except cr.JobError as exc:
+        print(json.dumps({"error": str(exc)}))
+dirs = np.array(json.loads(sys.argv[3]))
+print(json.dumps({"radiance": cr.sh_radiance(np.array(json.loads(sys.argv[2])[0]["coeffs"]), dirs).tolist()}))
+"""
+
+
+def test_check_lighting_takes_sh_coeffs():
+    """Kind "sh" takes 9 x [r, g, b] finite coefficients, also with a negative mean (the clamp leaves light
+    where they are positive), but not a black world; and the renderer's numpy twin of its world
+    (cycles_render.sh_radiance, with constants copied from the engine) agrees with engine.render.sh's basis."""
+    good = sh_test_coeffs()
+    negative_mean = good.copy()
+    negative_mean[0] = -0.2
+    black = np.zeros((9, 3))
+    black[0] = -0.1
+    cases = [{"kind": "sh", "coeffs": good.tolist()}, {"kind": "sh"}, {"kind": "sh", "coeffs": good[:8].tolist()},
+             {"kind": "sh", "coeffs": good[:, :2].tolist()}, {"kind": "sh", "coeffs": [["a", 1, 2]] * 9},
+             {"kind": "sh", "coeffs": (good * 1e5).tolist()}, {"kind": "sh", "coeffs": black.tolist()},
+             {"kind": "spherical", "coeffs": good.tolist()}, {"kind": "sh", "coeffs": negative_mean.tolist()}]
+    dirs = np.random.default_rng(0).normal(size=(50, 3))
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    proc = subprocess.run([str(BPY_PYTHON), "-c", CHECK_SH, str(SCRIPT.parent), json.dumps(cases),
+                           json.dumps(dirs.tolist())], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    res = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert res[0]["kind"] == "sh"
+    np.testing.assert_allclose(res[0]["coeffs"], good)
+    assert [("error" in r) for r in res[1:len(cases)]] == [True] * (len(cases) - 2) + [False], res
+    np.testing.assert_allclose(res[len(cases) - 1]["coeffs"], negative_mean)
+    np.testing.assert_allclose(res[-1]["radiance"], sh_radiance(good, dirs), rtol=1e-9, atol=1e-12)
 
 
 def test_check_hair_takes_solid_cards(tmp_path):
