@@ -68,8 +68,11 @@ def test_a_partial_run_keeps_the_sections_it_did_not_measure() -> None:
     from bench.report import BEGIN, END, keep_missing
 
     old = (f"# T\n\n{BEGIN}\n<!-- generated -->\n\n**Ground truth** (`a`): old gt, commit `1`\n\n"
-           f"**Real photos** (`b`): old photos\n\n**Hair over the face** (`c`): hair, commit `2`\n{END}\n")
+           f"**Real photos** (`b`): old photos\n\n**Hair over the face** (`c`): hair, commit `2`\n\n{END}\n")
     fresh = f"{BEGIN}\n<!-- generated -->\n\n**Real photos** (`b`): new photos, commit `3`\n{END}"
     merged = keep_missing(old, fresh)
     assert merged.index("old gt") < merged.index("new photos") < merged.index("hair, commit `2`")
     assert "old photos" not in merged and merged.startswith(BEGIN) and merged.endswith(END)
+    assert "commit `1`\n\n**Real photos**" in merged and "commit `3`\n\n**Hair" in merged  # blank lines kept
+    unchanged = keep_missing(old, f"{BEGIN}\n{END}")  # nothing measured: the same sections, the same spacing
+    assert unchanged.split("\n", 2)[2] == old[old.index(BEGIN):old.index(END) + len(END)].split("\n", 2)[2]
