@@ -89,15 +89,12 @@ def _identity(name: str, out: EngineOutput, rgb: np.ndarray, run: Path) -> tuple
                                        light, f"{name}-{folder}") for folder, light in lights.items()]
     likeness.render_jobs(jobs, _bpy_python(), SCRIPT, run / "batch.json")
     box = out.landmarks * likeness.RENDER_SCALE
-    res = []
-    for folder in ("fitted", "fitted_estimated_light"):
-        if folder not in lights:
-            res.append(float("nan"))
-            continue
+    dist = {}
+    for folder in lights:
         render = likeness.exposed_srgb(run / folder, None)
         photo = likeness.resize_to(rgb, (render.shape[1], render.shape[0]))
-        res.append(likeness.identity_between(photo, render, box, box))
-    return res[0], res[1]
+        dist[folder] = likeness.identity_between(photo, render, box, box)
+    return dist["fitted"], dist.get("fitted_estimated_light", float("nan"))
 
 
 def _face_tile(out: EngineOutput, rgb: np.ndarray) -> np.ndarray:
