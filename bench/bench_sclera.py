@@ -95,13 +95,16 @@ def _light_features(delit, unwrap, near: np.ndarray) -> dict:
     gives (``lid_sun_share``, median of ``cos(normal, sun) * visibility * sun / shading``), the sun's share of
     the whole light at normal incidence (``sun_share``) and its direction's up component (``sun_up``, head
     space)."""
+    from engine.texture.delight.model import lambert_basis
+
     light = delit.lighting
     sun = _lum(light.sun_rgb)
+    ambient = _lum(lambert_basis(np.eye(3)[2:])[0, 0] * light.sh[0])  # the SH's constant term, as shading
     share = 0.0
     if near.any() and np.any(light.sun_direction):
         cos = np.clip(unwrap.normal[near] @ light.sun_direction, 0.0, None) * delit.sun_visibility[near]
         share = float(np.median(np.clip(cos * sun / np.maximum(luminance(delit.shading[near]), 1e-6), 0.0, 1.0)))
-    return {"lid_sun_share": share, "sun_share": sun / max(sun + _lum(light.sh[0]) * 0.886227, 1e-6),
+    return {"lid_sun_share": share, "sun_share": sun / max(sun + ambient, 1e-6),
             "sun_up": float(light.sun_direction[1])}
 
 
