@@ -127,10 +127,10 @@ def _identity(per_head: dict, rows: list[dict], out_dir: Path, cache: Path, log)
     for head, data in per_head.items():
         for folder, scene, out in data["runs"]:
             run = out_dir / "runs" / scene["id"]
+            window = likeness.face_window(scene["landmarks478"], tuple(scene["image_size"]))
             jobs.append(likeness.fitted_camera_job(run / "fitted", run / "head_mesh.npz", run / "albedo.png",
-                                                   list(out.eye_color_srgb), out.K, out.R, out.t,
-                                                   tuple(scene["image_size"]), scene["lighting"]["spec"],
-                                                   f"{scene['id']}-fitted"))
+                                                   list(out.eye_color_srgb), out.K, out.R, out.t, window,
+                                                   scene["lighting"]["spec"], f"{scene['id']}-fitted"))
         folder, scene, out = data["runs"][0]
         run = out_dir / "runs" / scene["id"]
         truth_root = cache / "views" / f"{head}-{_digest(Path(scene['mesh']), Path(scene['albedo']))}"
@@ -148,8 +148,8 @@ def _identity(per_head: dict, rows: list[dict], out_dir: Path, cache: Path, log)
     for head, data in per_head.items():
         for folder, scene, out in data["runs"]:
             fitted = likeness.exposed_srgb(out_dir / "runs" / scene["id"] / "fitted", scene["exposure_gain"])
-            photo = likeness.resize_to(_read_rgb(folder / "photo.png"), (fitted.shape[1], fitted.shape[0]))
-            lms = np.asarray(scene["landmarks478"]) * likeness.RENDER_SCALE
+            window = likeness.face_window(scene["landmarks478"], tuple(scene["image_size"]))
+            photo, lms = window.crop(_read_rgb(folder / "photo.png")), window.points(scene["landmarks478"])
             by_id[scene["id"]]["identity_photo_render"] = likeness.identity_between(photo, fitted, lms, lms)
     result = {}
     for head, (truth_root, run) in views.items():

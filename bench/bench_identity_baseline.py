@@ -6,11 +6,11 @@ camera, (a) of our reconstruction and (b) of the photo projected onto MediaPipe'
                                             [--renders h0_y0_hdri-city ...]
 
 Both are rendered by the same Cycles script with the same settings (:mod:`bench.groundtruth.likeness`):
-the fitted camera of the same engine run at ``RENDER_SCALE`` of the photo's size, the identity surface
+the fitted camera of the same engine run in the face's window (:func:`likeness.face_window`), the identity surface
 (no subsurface), under the neutral studio HDRI metered on the head (real photos) or under the photo's
 own lighting with the photo's own exposure gain (benchmark renders). Ours is textured with the engine's
 albedo; the baseline with the photo itself (used as the albedo, so it is lit a second time). Both are
-compared with the photo resized to the render, with the same face box (the engine's fitted landmarks for
+compared with the photo's same window, with the same face box (the engine's fitted landmarks for
 real photos, the true landmarks for benchmark renders), as bench_photos.py and bench_groundtruth.py do.
 
 A second pair of columns ("matched") exposes the same EXRs so that the face (the baseline's coverage)
@@ -31,7 +31,7 @@ In the JSON, ``*_matched_gain`` is the gain applied to the linear EXR (compare w
 not, the descriptor is aligned on the landmark box as is); ``estimated_sh_coeffs`` (real photos) is the
 lighting estimate the estimated-light render used; ``mesh`` compares the baseline's relief (MediaPipe's z)
 with the fitted head's at the same landmarks.
-About 4 minutes on 2 cores (11 engine runs, 27 Cycles renders at half size, 8 samples).
+About 4 minutes on 2 cores (11 engine runs, 27 Cycles renders of face windows, 8 samples).
 """
 from __future__ import annotations
 
@@ -92,6 +92,7 @@ class Case:
     box_points: np.ndarray | None = None
     out: EngineOutput | None = None
     mesh: mpb.MediaPipeMesh | None = None
+    window: likeness.FaceWindow | None = None
 
 
 def _read_rgb(path: Path) -> np.ndarray:
@@ -125,19 +126,20 @@ def _prepare(case: Case, out_dir: Path) -> list[dict]:
     if case.box_points is None:
         case.box_points = case.out.landmarks
     size = (case.rgb.shape[1], case.rgb.shape[0])
+    case.window = likeness.face_window(case.box_points, size)
     o = case.out
     case.mesh = mpb.baseline_mesh(case.path, size, o.K, o.R, o.t, o.vertices)
     mpb.write_mesh(folder / "mediapipe_mesh.npz", case.mesh)
     textures = {"ours": (folder / "run" / "head_mesh.npz", folder / "run" / "albedo.png", list(o.eye_color_srgb)),
                 "baseline": (folder / "mediapipe_mesh.npz", case.path, BASELINE_EYE)}
-    jobs = [likeness.fitted_camera_job(folder / kind, mesh, albedo, eye, o.K, o.R, o.t, size, case.lighting,
+    jobs = [likeness.fitted_camera_job(folder / kind, mesh, albedo, eye, o.K, o.R, o.t, case.window, case.lighting,
                                        f"{case.name}-{kind}")
             for kind, (mesh, albedo, eye) in textures.items()]
     if case.kind == "photo":
         if o.texture_sh_coeffs is None:
             raise RuntimeError(f"{case.name}: the engine gave no lighting estimate (texture_sh_coeffs)")
         mesh, albedo, eye = textures["ours"]
-        jobs.append(likeness.fitted_camera_job(folder / ESTIMATED, mesh, albedo, eye, o.K, o.R, o.t, size,
+        jobs.append(likeness.fitted_camera_job(folder / ESTIMATED, mesh, albedo, eye, o.K, o.R, o.t, case.window,
                                                likeness.estimated_light(o.texture_sh_coeffs),
                                                f"{case.name}-{ESTIMATED}"))
     return jobs
@@ -167,9 +169,7 @@ def _score(case: Case, out_dir: Path) -> tuple[dict, dict[str, np.ndarray]]:
     kinds = KINDS + ((ESTIMATED,) if case.kind == "photo" else ())
     renders = {kind: likeness.exposed_srgb(folder / kind, None if kind == ESTIMATED else case.gain)
                for kind in kinds}
-    h, w = renders["ours"].shape[:2]
-    photo = likeness.resize_to(case.rgb, (w, h))
-    box = case.box_points * likeness.RENDER_SCALE
+    photo, box = case.window.crop(case.rgb), case.window.points(case.box_points)
     face = _mask(folder / "baseline")
     row: dict = {"kind": case.kind, "lighting": case.lighting.get("name"), "photo_face_found": _has_face(photo)}
     for kind, img in renders.items():
@@ -214,7 +214,7 @@ def _sheet(path: Path, rows: dict[str, dict], images: dict[str, dict], boxes: di
     distances in the labels (benchmark renders: a blank third tile, ours is under the true light)."""
     lines = []
     for name, row in rows.items():
-        box = boxes[name] * likeness.RENDER_SCALE
+        box = boxes[name]
         im = images[name]
         if ESTIMATED in im:
             est = _tile(im[ESTIMATED], box, f"ours, est. light {row[ESTIMATED]:.3f}")
@@ -305,9 +305,9 @@ def run(out_dir: Path, photos: tuple[str, ...], renders: tuple[str, ...], cache:
     rows, images = {}, {}
     for case in cases:
         rows[case.name], images[case.name] = _score(case, out_dir)
-    _sheet(out_dir / "sheet.png", rows, images, {c.name: c.box_points for c in cases})
+    _sheet(out_dir / "sheet.png", rows, images, {c.name: c.window.points(c.box_points) for c in cases})
     doc = {"commit": _commit(), "machine": _machine(), "date": time.strftime("%Y-%m-%d %H:%M"), "target": TARGET,
-           "render_scale": likeness.RENDER_SCALE,
+           "face_px": likeness.FACE_PX,
            "seconds": {"engine_and_meshes": round(t_engine, 1), "renders": round(t_render, 1),
                        "total": round(time.perf_counter() - start, 1)},
            "rows": rows, "means": _means(rows)}

@@ -84,16 +84,14 @@ def _identity(name: str, out: EngineOutput, rgb: np.ndarray, run: Path) -> tuple
     lights = {"fitted": likeness.NEUTRAL_LIGHT}
     if out.texture_sh_coeffs is not None:
         lights["fitted_estimated_light"] = likeness.estimated_light(out.texture_sh_coeffs)
+    window = likeness.face_window(out.landmarks, (rgb.shape[1], rgb.shape[0]))
     jobs = [likeness.fitted_camera_job(run / folder, run / "head_mesh.npz", run / "albedo.png",
-                                       list(out.eye_color_srgb), out.K, out.R, out.t, (rgb.shape[1], rgb.shape[0]),
+                                       list(out.eye_color_srgb), out.K, out.R, out.t, window,
                                        light, f"{name}-{folder}") for folder, light in lights.items()]
     likeness.render_jobs(jobs, _bpy_python(), SCRIPT, run / "batch.json")
-    box = out.landmarks * likeness.RENDER_SCALE
-    dist = {}
-    for folder in lights:
-        render = likeness.exposed_srgb(run / folder, None)
-        photo = likeness.resize_to(rgb, (render.shape[1], render.shape[0]))
-        dist[folder] = likeness.identity_between(photo, render, box, box)
+    box, photo = window.points(out.landmarks), window.crop(rgb)
+    dist = {folder: likeness.identity_between(photo, likeness.exposed_srgb(run / folder, None), box, box)
+            for folder in lights}
     return dist["fitted"], dist.get("fitted_estimated_light", float("nan"))
 
 

@@ -13,7 +13,10 @@
   ``renders/SCENE/mask_hair.png`` their coverage of the skin (see ``cycles_render.py``).
 
 A render is redone only when its ``scene.json`` inputs change. Blender runs out of process (the
-``bpy`` venv, :mod:`bench.groundtruth.cycles_render`), one batch for all missing renders.
+``bpy`` venv, :mod:`bench.groundtruth.cycles_render`), one batch for all missing renders. The true
+landmarks are the mesh's points at the landmark correspondence's surface points (the definition of where
+MediaPipe's point i lies on the head): when the correspondence file changes, a cached render keeps its
+pixels and gets its landmarks recomputed (``scene.json`` ``correspondence`` is the file's hash).
 """
 from __future__ import annotations
 
@@ -188,22 +191,41 @@ def _expose(folder: Path, ev: float) -> float:
     return float(gain)
 
 
-def _finish(scene: Scene, job: dict, key: str) -> None:
+def correspondence_hash() -> str:
+    """Hash of the engine's landmark correspondence file (what the true landmarks are defined by)."""
+    from engine.fit.correspondence import DATA_PATH
+
+    return hashlib.sha256(DATA_PATH.read_bytes()).hexdigest()[:16]
+
+
+def _true_landmarks(mesh: str, K: np.ndarray, R: np.ndarray, t: np.ndarray) -> dict:
+    """``landmarks478`` (pixels), ``landmarks478_3d`` and the correspondence hash of the head ``mesh`` (path)."""
     from engine.head.model import load_head_model
 
+    lm3d = true_landmarks_3d(load_head_model(), np.load(mesh)["vertices"])
+    cam = lm3d @ R.T + t
+    px = (cam @ K.T)[:, :2] / (cam @ K.T)[:, 2:3]
+    return {"landmarks478": px.tolist(), "landmarks478_3d": lm3d.tolist(), "correspondence": correspondence_hash()}
+
+
+def _finish(scene: Scene, job: dict, key: str) -> None:
     folder = Path(job["out_dir"])
     gain = _expose(folder, scene.lighting.ev)
     K, R, t = (np.asarray(job["camera"][k]) for k in ("K", "R", "t"))
-    verts = np.load(job["mesh"])["vertices"]
-    lm3d = true_landmarks_3d(load_head_model(), verts)
-    cam = lm3d @ R.T + t
-    px = (cam @ K.T)[:, :2] / (cam @ K.T)[:, 2:3]
     meta = {**scene.to_json(), "key": key, "K": K.tolist(), "R": R.tolist(), "t": t.tolist(),
             "image_size": [job["camera"]["width"], job["camera"]["height"]], "mesh": job["mesh"],
-            "eye_color_srgb": job["eye_color_srgb"],
-            "albedo": job["albedo"], "exposure_gain": gain, "landmarks478": px.tolist(),
-            "landmarks478_3d": lm3d.tolist(), "render": json.loads((folder / "render.json").read_text())}
+            "eye_color_srgb": job["eye_color_srgb"], "albedo": job["albedo"], "exposure_gain": gain,
+            **_true_landmarks(job["mesh"], K, R, t), "render": json.loads((folder / "render.json").read_text())}
     (folder / "scene.json").write_text(json.dumps(meta))
+
+
+def _refresh_landmarks(meta_path: Path, meta: dict) -> None:
+    """Recomputes a cached render's true landmarks when the correspondence file changed since it was made."""
+    if meta.get("correspondence") == correspondence_hash():
+        return
+    K, R, t = (np.asarray(meta[k], np.float64) for k in ("K", "R", "t"))
+    meta.update(_true_landmarks(meta["mesh"], K, R, t))
+    meta_path.write_text(json.dumps(meta))
 
 
 def load_scene(folder: Path) -> dict:
@@ -229,7 +251,9 @@ def render_scenes(todo: list[Scene], cache: Path, samples: int, albedos: set[str
         job = _job(cache, scene, samples)
         key = _key(job, scene)
         meta = Path(job["out_dir"]) / "scene.json"
-        if meta.is_file() and json.loads(meta.read_text()).get("key") == key:
+        old = json.loads(meta.read_text()) if meta.is_file() else {}
+        if old.get("key") == key:
+            _refresh_landmarks(meta, old)
             continue
         jobs.append(job)
         pending.append((scene, job, key))

@@ -3,8 +3,9 @@ and the reconstruction against itself between two views (beside the same for the
 
 The reconstruction is rendered by the same independent Cycles script as the ground truth
 (:mod:`bench.groundtruth.cycles_render`), under the photo's own lighting when it is known (benchmark
-renders) or a neutral studio HDRI (real photos), at ``RENDER_SCALE`` of the photo's size, and exposed
-with the photo's own exposure gain. For real photos, :func:`estimated_light` gives a second lighting: the
+renders) or a neutral studio HDRI (real photos), in a window around the face (:class:`FaceWindow`: the
+photo's own resolution, or less when the face is larger than :data:`FACE_PX`), and exposed with the
+photo's own exposure gain. For real photos, :func:`estimated_light` gives a second lighting: the
 engine's own estimate of the photo's light (its SH), for a like-for-like comparison with a photo whose
 light is baked in. Descriptors: dlib's 128-d face descriptor (bench only).
 """
@@ -25,10 +26,16 @@ from bench.groundtruth.perturb import encode_srgb8, luminance  # noqa: E402
 from bench.groundtruth.scenes import View, camera  # noqa: E402
 
 __all__ = ["RenderJob", "render_jobs", "exposed_srgb", "identity_between", "VIEW_PAIR", "NEUTRAL_LIGHT",
-           "RENDER_SCALE", "view_job", "estimated_light"]
+           "FACE_PX", "FaceWindow", "face_window", "view_job", "estimated_light"]
 
-RENDER_SCALE = 0.5
-"""Identity renders are made at this fraction of the photo's size (faces stay > 100 px)."""
+FACE_PX = 200
+"""Photo <-> render identity is compared in a window around the face where the landmark box's larger side
+spans at most this many pixels, and never more than the photo's own (no upsampling). dlib's descriptor reads
+a 150-pixel chip, so a larger face adds nothing but render time; the renders used to be made at half the
+photo's size, which left the faces of three of the five real photos 40-45 pixels wide, below what dlib's
+detector and aligner are made for, with both images blurred alike."""
+WINDOW_MARGIN = 1.0
+"""Window half-side, in landmark-box sides, around the box's centre (the whole head and some background)."""
 SAMPLES = 8
 IDENTITY_SURFACE = (0.45, 0.5, 0.0)
 """Roughness, specular level and subsurface weight of identity renders (no subsurface: 3x faster,
@@ -60,14 +67,49 @@ class RenderJob:
     gain: float | None
 
 
-def _scaled_k(K: np.ndarray, s: float) -> np.ndarray:
-    """Intrinsics of the same camera at ``s`` times the size (pixel centres at integers)."""
-    K2 = np.asarray(K, np.float64).copy()
-    K2[0, 0] *= s
-    K2[1, 1] *= s
-    K2[0, 2] = (K[0, 2] + 0.5) * s - 0.5
-    K2[1, 2] = (K[1, 2] + 0.5) * s - 0.5
-    return K2
+@dataclass(frozen=True)
+class FaceWindow:
+    """A window ``x0:x1``, ``y0:y1`` (full-size pixels) of a photo, seen at ``scale`` of its resolution."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    scale: float
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the window at ``scale``."""
+        return (max(16, round((self.x1 - self.x0) * self.scale)), max(16, round((self.y1 - self.y0) * self.scale)))
+
+    def intrinsics(self, K) -> np.ndarray:
+        """The same camera's intrinsics for the window (pixel centres at integers)."""
+        K2 = np.asarray(K, np.float64).copy()
+        K2[:2, :2] *= self.scale
+        K2[0, 2] = (K2[0, 2] - self.x0 + 0.5) * self.scale - 0.5
+        K2[1, 2] = (K2[1, 2] - self.y0 + 0.5) * self.scale - 0.5
+        return K2
+
+    def points(self, pts) -> np.ndarray:
+        """(N, 2) full-size pixels -> window pixels."""
+        return (np.asarray(pts, np.float64) - [self.x0, self.y0] + 0.5) * self.scale - 0.5
+
+    def crop(self, img: np.ndarray) -> np.ndarray:
+        """The window of the full-size ``img``, resized to :attr:`size` (area averaging)."""
+        return cv2.resize(img[self.y0:self.y1, self.x0:self.x1], self.size, interpolation=cv2.INTER_AREA)
+
+
+def face_window(points, image_size: tuple[int, int]) -> FaceWindow:
+    """The identity window of a face whose landmarks are ``points`` (N, 2) full-size pixels, in a photo of
+    ``image_size`` (width, height); see :data:`FACE_PX` and :data:`WINDOW_MARGIN`."""
+    p = np.asarray(points, np.float64)
+    lo, hi = p.min(0), p.max(0)
+    side = float((hi - lo).max())
+    c, r = (lo + hi) / 2, WINDOW_MARGIN * side
+    w, h = image_size
+    x0, y0 = max(0, int(np.floor(c[0] - r))), max(0, int(np.floor(c[1] - r)))
+    x1, y1 = min(w, int(np.ceil(c[0] + r))), min(h, int(np.ceil(c[1] + r)))
+    return FaceWindow(x0, y0, x1, y1, min(1.0, FACE_PX / max(side, 1.0)))
 
 
 def identity_surface_map(folder: Path) -> Path:
@@ -80,13 +122,13 @@ def identity_surface_map(folder: Path) -> Path:
     return path
 
 
-def fitted_camera_job(folder: Path, mesh: Path, albedo: Path, eye: list[float], K, R, t, size: tuple[int, int],
+def fitted_camera_job(folder: Path, mesh: Path, albedo: Path, eye: list[float], K, R, t, window: FaceWindow,
                       lighting: dict, job_id: str) -> dict:
-    """The reconstruction at its fitted camera (``RENDER_SCALE`` of the photo's size)."""
-    w, h = (max(16, int(round(v * RENDER_SCALE))) for v in size)
+    """The reconstruction at its fitted camera ``K``, ``R``, ``t`` (the photo's pixels), in ``window``."""
+    w, h = window.size
     return {"id": job_id, "out_dir": str(folder), "mesh": str(mesh), "albedo": str(albedo),
             "spec_rough": str(identity_surface_map(folder.parent)),
-            "eye_color_srgb": eye, "camera": {"K": _scaled_k(np.asarray(K), RENDER_SCALE).tolist(),
+            "eye_color_srgb": eye, "camera": {"K": window.intrinsics(K).tolist(),
                                               "R": np.asarray(R).tolist(), "t": np.asarray(t).tolist(),
                                               "width": w, "height": h},
             "lighting": lighting, "samples": SAMPLES, "seed": 0}
@@ -137,8 +179,3 @@ def identity_between(a: np.ndarray, b: np.ndarray, box_a=None, box_b=None) -> fl
     from bench.groundtruth.identity import face_descriptor, identity_distance
 
     return identity_distance(face_descriptor(a, _box(box_a)), face_descriptor(b, _box(box_b)))
-
-
-def resize_to(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``img`` resized to (width, height) with area averaging."""
-    return cv2.resize(img, size, interpolation=cv2.INTER_AREA)

@@ -21,6 +21,7 @@ from engine.fit.contour import ContourCandidates, march_contour
 from engine.fit.optim import Adam, charbonnier
 from engine.fit.result import StageReport
 from engine.head.model import blend_points
+from engine.landmarks import LIPS_INNER, LIPS_OUTER
 
 __all__ = [
     "UNWRAP_FIT",
@@ -204,6 +205,18 @@ def visibility_weight(facing: torch.Tensor) -> torch.Tensor:
     return ((facing - 0.05) / 0.3).clamp(0.0, 1.0)
 
 
+def inner_lips_visibility(visibility: torch.Tensor, basis: LandmarkBasis) -> torch.Tensor:
+    """``visibility`` (N,) with each inner-lip point's replaced by that of the outer-lip point nearest to it on
+    the template. The inner lip contour is where the lips turn into the mouth, so its surface points face up or
+    down (often away from the camera) and yet are seen whenever the lips in front of them are; with their own
+    facing the fit would drop them and could never open the mouth."""
+    inner, outer = torch.tensor(LIPS_INNER), torch.tensor(LIPS_OUTER)
+    nearest = outer[torch.cdist(basis.mean[inner], basis.mean[outer]).argmin(1)]
+    out = visibility.clone()
+    out[inner] = visibility[nearest]
+    return out
+
+
 def refit_shape(state: LandmarkFitState, basis: LandmarkBasis, target: np.ndarray, iod: float, width: int,
                 height: int, weights: torch.Tensor, settings: LandmarkFitSettings = UNWRAP_FIT) -> LandmarkFitState:
     """A copy of ``state`` whose shape and expression are refitted under ``settings`` with the camera held
@@ -258,7 +271,7 @@ def fit_landmarks(basis: LandmarkBasis, target: np.ndarray, iod: float, width: i
     # MediaPipe on the visible outline, not on their own surface point: let them count less.
     # Marching outline landmarks are on the outline by construction and keep their full weight.
     facing = landmark_facing(state, basis, width, height)
-    visibility = visibility_weight(facing)
+    visibility = inner_lips_visibility(visibility_weight(facing), basis)
     marched: list[torch.Tensor] = []
 
     def march() -> None:

@@ -76,3 +76,31 @@ def test_a_partial_run_keeps_the_sections_it_did_not_measure() -> None:
     assert "commit `1`\n\n**Real photos**" in merged and "commit `3`\n\n**Hair" in merged  # blank lines kept
     unchanged = keep_missing(old, f"{BEGIN}\n{END}")  # nothing measured: the same sections, the same spacing
     assert unchanged.split("\n", 2)[2] == old[old.index(BEGIN):old.index(END) + len(END)].split("\n", 2)[2]
+
+
+def test_cached_renders_follow_the_landmark_correspondence(tmp_path: Path) -> None:
+    """The true landmarks are the correspondence's points on the true mesh: a render made before the
+    correspondence changed gets them recomputed (and the file's hash stamped), its pixels untouched."""
+    from bench.groundtruth.generate import _refresh_landmarks, correspondence_hash
+    from bench.groundtruth.heads import mesh_arrays, true_landmarks_3d
+    from engine.head.model import load_head_model
+
+    model = load_head_model()
+    verts = model.vertices.numpy()
+    mesh = tmp_path / "head_mesh.npz"
+    np.savez_compressed(mesh, **mesh_arrays(model, verts))
+    K, R, t = [[500.0, 0, 255.5], [0, 500.0, 255.5], [0, 0, 1]], np.diag([1.0, -1.0, -1.0]).tolist(), [0, 0, 0.6]
+    stale = {"mesh": str(mesh), "K": K, "R": R, "t": t, "landmarks478": [[0.0, 0.0]] * 478,
+             "landmarks478_3d": [[0.0, 0.0, 0.0]] * 478, "correspondence": "an older file"}
+    path = tmp_path / "scene.json"
+    path.write_text(json.dumps(stale))
+    _refresh_landmarks(path, dict(stale))
+    fresh = json.loads(path.read_text())
+    assert fresh["correspondence"] == correspondence_hash()
+    np.testing.assert_allclose(fresh["landmarks478_3d"], true_landmarks_3d(model, verts), atol=1e-6)
+    cam = np.asarray(fresh["landmarks478_3d"]) @ np.asarray(R).T + t
+    px = cam @ np.asarray(K).T
+    np.testing.assert_allclose(fresh["landmarks478"], px[:, :2] / px[:, 2:], atol=1e-6)
+    before = path.stat().st_mtime_ns
+    _refresh_landmarks(path, fresh)  # up to date: left alone
+    assert path.stat().st_mtime_ns == before
