@@ -58,8 +58,11 @@ def test_params_camera_reprojects_the_landmarks(astronaut_out: Path) -> None:
     iod = np.linalg.norm(detected[[33, 133]].mean(0) - detected[[362, 263]].mean(0))
     error = np.linalg.norm(pixels - detected, axis=1).mean() / iod
     # head.obj is the slider fit: its landmarks sit a few % IOD off MediaPipe's (whose own error on known
-    # heads is 4-6 %); the texture is unwrapped with the corrective field on top, which lands on them.
-    assert error < 0.05, f"mean landmark error {error:.2%} of the inter-ocular distance"
+    # heads is 4-6 %, and whose known bias the fit removes first); the texture is unwrapped with the
+    # corrective field on top, which lands on them. (5.05 % since the inner-lip points moved onto their own
+    # lips: the fitted smile parts the lips 0.106 IOD where MediaPipe says 0.155; the benchmark's error
+    # against the true landmarks fell, 3.76 -> 3.57 %.)
+    assert error < 0.06, f"mean landmark error {error:.2%} of the inter-ocular distance"
     assert params["metrics"]["landmark_error_iod"] < 0.015
     assert params["image_size"] == [512, 512]
     assert np.allclose(R @ R.T, np.eye(3), atol=1e-5) and np.linalg.det(R) > 0
