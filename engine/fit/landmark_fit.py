@@ -30,6 +30,7 @@ __all__ = [
     "LandmarkFitState",
     "fit_landmarks",
     "initial_rotation",
+    "landmark_visibility",
     "landmark_weights",
     "refit_shape",
 ]
@@ -217,6 +218,12 @@ def inner_lips_visibility(visibility: torch.Tensor, basis: LandmarkBasis) -> tor
     return out
 
 
+def landmark_visibility(state: LandmarkFitState, basis: LandmarkBasis, width: int, height: int) -> torch.Tensor:
+    """(N,) weight in [0, 1] of each landmark as the camera sees it: :func:`visibility_weight` of its facing,
+    with the inner lips taking the outer lips' (:func:`inner_lips_visibility`)."""
+    return inner_lips_visibility(visibility_weight(landmark_facing(state, basis, width, height)), basis)
+
+
 def refit_shape(state: LandmarkFitState, basis: LandmarkBasis, target: np.ndarray, iod: float, width: int,
                 height: int, weights: torch.Tensor, settings: LandmarkFitSettings = UNWRAP_FIT) -> LandmarkFitState:
     """A copy of ``state`` whose shape and expression are refitted under ``settings`` with the camera held
@@ -270,8 +277,7 @@ def fit_landmarks(basis: LandmarkBasis, target: np.ndarray, iod: float, width: i
     # Landmarks on surfaces that face away from the camera (the far cheek of a turned head) are placed by
     # MediaPipe on the visible outline, not on their own surface point: let them count less.
     # Marching outline landmarks are on the outline by construction and keep their full weight.
-    facing = landmark_facing(state, basis, width, height)
-    visibility = inner_lips_visibility(visibility_weight(facing), basis)
+    visibility = landmark_visibility(state, basis, width, height)
     marched: list[torch.Tensor] = []
 
     def march() -> None:

@@ -18,10 +18,9 @@ from engine.fit.landmark_fit import (
     LandmarkFitSettings,
     fit_landmarks,
     initial_rotation,
-    landmark_facing,
+    landmark_visibility,
     landmark_weights,
     refit_shape,
-    visibility_weight,
 )
 from engine.fit.landmark_prior import correct_landmarks, load_landmark_prior
 from engine.fit.photometric import PhotometricSettings, refine_photometric
@@ -197,7 +196,7 @@ def _assemble(state, basis: LandmarkBasis, model: HeadModel, corr: LandmarkCorre
         offsets, lm2d = _unwrap_offsets(model, corr, camera, face, posed, base, corrective,
                                         _corrective_weights(weights, marched_landmarks), stages)
     err = np.linalg.norm(lm2d - face.points, axis=1)
-    visible = (visibility_weight(landmark_facing(state, basis, width, height)) > 0.5).numpy()
+    visible = (landmark_visibility(state, basis, width, height) > 0.5).numpy()
     metrics = {
         "landmark_error_visible_iod": float(err[visible].mean() / face.inter_ocular),
         "landmarks_visible": int(visible.sum()),
