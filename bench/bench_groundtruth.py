@@ -123,11 +123,11 @@ def _run_all(folders: list[Path], out_dir: Path, log) -> tuple[list[dict], dict]
 def _identity(per_head: dict, rows: list[dict], out_dir: Path, cache: Path, log) -> dict[str, dict]:
     """Photo <-> reconstruction at the fitted camera (per render) and between views (per head)."""
     by_id = {r["id"]: r for r in rows}
-    jobs, views = [], {}
+    jobs, views, windows = [], {}, {}
     for head, data in per_head.items():
         for folder, scene, out in data["runs"]:
             run = out_dir / "runs" / scene["id"]
-            window = likeness.face_window(scene["landmarks478"], tuple(scene["image_size"]))
+            window = windows[scene["id"]] = likeness.face_window(scene["landmarks478"], tuple(scene["image_size"]))
             jobs.append(likeness.fitted_camera_job(run / "fitted", run / "head_mesh.npz", run / "albedo.png",
                                                    list(out.eye_color_srgb), out.K, out.R, out.t, window,
                                                    scene["lighting"]["spec"], f"{scene['id']}-fitted"))
@@ -148,7 +148,7 @@ def _identity(per_head: dict, rows: list[dict], out_dir: Path, cache: Path, log)
     for head, data in per_head.items():
         for folder, scene, out in data["runs"]:
             fitted = likeness.exposed_srgb(out_dir / "runs" / scene["id"] / "fitted", scene["exposure_gain"])
-            window = likeness.face_window(scene["landmarks478"], tuple(scene["image_size"]))
+            window = windows[scene["id"]]
             photo, lms = window.crop(_read_rgb(folder / "photo.png")), window.points(scene["landmarks478"])
             by_id[scene["id"]]["identity_photo_render"] = likeness.identity_between(photo, fitted, lms, lms)
     result = {}
